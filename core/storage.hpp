@@ -1,0 +1,155 @@
+#pragma once
+// The room's storage contract (SPEC section 10, SS1-SS18). Synchronous and
+// sans-io: a transaction runs a callback to completion; the clock advances at
+// most once per writing transaction. Implementations: memory_storage.hpp and
+// sqlite_storage.hpp, both run through one contract test suite.
+
+#include "proto/json.hpp"
+#include "proto/messages.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tlsync::core {
+
+inline constexpr std::size_t max_tombstones = 5000;              // SS18
+inline constexpr std::size_t tombstone_prune_buffer_size = 1000; // SS18
+
+struct stored_document {
+    json::object state;
+    std::int64_t last_changed_clock = 0;
+};
+
+// RoomSnapshot: the persistent state of a room.
+struct room_snapshot {
+    std::int64_t document_clock = 0;
+    std::int64_t tombstone_history_starts_at_clock = 0;
+    std::vector<stored_document> documents;
+    std::map<std::string, std::int64_t, std::less<>> tombstones; // id -> clock
+    std::optional<json::object> schema;
+};
+
+// Parses a RoomSnapshot or a tldraw StoreSnapshot (`{store, schema}`, SL1) from
+// JSON with the SS17 fallbacks. Throws std::invalid_argument naming the field.
+[[nodiscard]] room_snapshot room_snapshot_from_json(const json::value& v);
+[[nodiscard]] json::object to_json(const room_snapshot& s);
+
+// The one-room default: a document record and a page, clock 0 (SS1).
+[[nodiscard]] room_snapshot default_initial_snapshot();
+
+// TLSyncForwardDiff: puts are whole records, or [before, after] pairs.
+struct forward_put {
+    std::optional<json::object> before; // set when the record existed before
+    json::object after;
+};
+struct forward_diff {
+    std::vector<std::pair<std::string, forward_put>> puts;
+    std::vector<std::string> deletes;
+    [[nodiscard]] bool empty() const noexcept { return puts.empty() && deletes.empty(); }
+};
+
+// toNetworkDiff (ND2).
+[[nodiscard]] proto::network_diff to_network_diff(const forward_diff& d);
+
+struct changes_since {
+    forward_diff diff; // puts are whole records (no `before`)
+    bool wipe_all = false;
+};
+
+// Thrown for contract violations by a caller (a bug), e.g. set() with an id
+// that does not match the record, or a write to a read-only transaction.
+struct storage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+class storage_txn {
+public:
+    virtual ~storage_txn() = default;
+
+    // SS8: the clock at transaction start, or the incremented one after a write.
+    [[nodiscard]] virtual std::int64_t get_clock() const = 0;
+    // SS10: nullptr when absent. Valid until the next write to that id.
+    [[nodiscard]] virtual const json::object* get(std::string_view id) const = 0;
+    // SS11: asserts id == record["id"]; clears a tombstone with that id.
+    virtual void set(std::string_view id, json::object record) = 0;
+    // SS12: removes and tombstones an existing record; a no-op when absent.
+    virtual void remove(std::string_view id) = 0;
+    // SS13: visits every document (id, state).
+    virtual void for_each(const std::function<void(std::string_view, const json::object&)>& f) const = 0;
+    // SS14
+    [[nodiscard]] virtual std::optional<json::object> get_schema() const = 0;
+    virtual void set_schema(json::object schema) = 0;
+    // SS15: nullopt when `since` equals the current clock.
+    [[nodiscard]] virtual std::optional<changes_since> get_changes_since(std::int64_t since) const = 0;
+};
+
+struct txn_options {
+    std::string id;            // handed to on_change listeners (SS6)
+    bool emit_changes = false; // SS7 'always'
+};
+
+struct txn_result {
+    std::int64_t document_clock = 0;
+    bool did_change = false;
+    std::optional<forward_diff> changes; // only with emit_changes
+};
+
+struct change_event {
+    std::string id; // the transaction's txn_options::id
+    std::int64_t document_clock = 0;
+};
+
+class sync_storage {
+public:
+    using change_listener = std::function<void(const change_event&)>;
+
+    virtual ~sync_storage() = default;
+
+    // SS2-SS5: runs `f` to completion. If `f` throws, every write is rolled
+    // back and the exception propagates; no listener is called.
+    virtual txn_result transaction(const std::function<void(storage_txn&)>& f,
+                                   const txn_options& opts = {}) = 0;
+    [[nodiscard]] virtual std::int64_t get_clock() const = 0;
+    [[nodiscard]] virtual room_snapshot get_snapshot() const = 0;
+
+    // SS6: listeners run after a transaction that advanced the clock commits,
+    // before transaction() returns (we have no microtasks; callers that need
+    // deferral post the event themselves). Returns a token for unsubscribe.
+    std::uint64_t on_change(change_listener l);
+    void unsubscribe(std::uint64_t token);
+
+    // SS18: a delete asks for a throttled (1 s, trailing) prune. The owner of
+    // the storage (the room) arms a timer when this turns true and then calls
+    // prune_tombstones(); it clears the request.
+    [[nodiscard]] bool tombstone_prune_requested() const noexcept { return prune_requested_; }
+    virtual void prune_tombstones() = 0;
+
+protected:
+    void notify_change(const change_event& e);
+    void request_tombstone_prune() noexcept { prune_requested_ = true; }
+    void clear_tombstone_prune_request() noexcept { prune_requested_ = false; }
+
+private:
+    std::vector<std::pair<std::uint64_t, change_listener>> listeners_;
+    std::uint64_t next_token_ = 1;
+    bool prune_requested_ = false;
+};
+
+// computeTombstonePruning (TP1-TP3). `sorted` is ascending by clock.
+struct tombstone_pruning {
+    std::vector<std::string> ids_to_delete;
+    std::int64_t new_tombstone_history_starts_at_clock = 0;
+};
+[[nodiscard]] std::optional<tombstone_pruning>
+compute_tombstone_pruning(const std::vector<std::pair<std::string, std::int64_t>>& sorted,
+                          std::int64_t document_clock, std::size_t max = max_tombstones,
+                          std::size_t buffer = tombstone_prune_buffer_size);
+
+} // namespace tlsync::core

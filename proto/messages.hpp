@@ -78,6 +78,11 @@ public:
     [[nodiscard]] const record_op* find(std::string_view id) const noexcept;
     // Inserts or replaces (JavaScript `diff[id] = op`).
     void set(std::string id, record_op op);
+    // Appends without looking for an existing entry: for decoders and builders
+    // whose ids are already unique (keys of a parsed JSON object). O(1).
+    void append_unique(std::string id, record_op op) {
+        entries_.emplace_back(std::move(id), std::move(op));
+    }
     void erase(std::string_view id);
     void reserve(std::size_t n) { entries_.reserve(n); }
     void clear() noexcept { entries_.clear(); }

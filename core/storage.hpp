@@ -41,8 +41,25 @@ struct room_snapshot {
 [[nodiscard]] room_snapshot room_snapshot_from_json(const json::value& v);
 [[nodiscard]] json::object to_json(const room_snapshot& s);
 
-// The one-room default: a document record and a page, clock 0 (SS1).
+// The one-room default: a document record and a page, clock 0 (SS1), with
+// tldraw 5.4.2's current schema (createTLSchema().serialize()).
 [[nodiscard]] room_snapshot default_initial_snapshot();
+
+// What changed in a room since a persisted clock, for write-behind flushing of
+// a memory_storage into a sqlite_storage (see memory_storage::delta_since and
+// sqlite_storage::write_delta).
+struct room_delta {
+    // Documents with last_changed_clock > since (every document when `full`).
+    std::vector<stored_document> documents;
+    // Tombstones with clock > since (every tombstone when `full`).
+    std::map<std::string, std::int64_t, std::less<>> tombstones;
+    std::int64_t document_clock = 0;
+    std::int64_t tombstone_history_starts_at_clock = 0;
+    std::optional<json::object> schema;
+    // The history the receiver would need was pruned (since < history start):
+    // the receiver must replace everything it has with this delta.
+    bool full = false;
+};
 
 // TLSyncForwardDiff: puts are whole records, or [before, after] pairs.
 struct forward_put {
@@ -81,7 +98,9 @@ public:
     virtual void set(std::string_view id, json::object record) = 0;
     // SS12: removes and tombstones an existing record; a no-op when absent.
     virtual void remove(std::string_view id) = 0;
-    // SS13: visits every document (id, state).
+    // SS13: visits every document (id, state). `f` may write: the ids are
+    // taken up front, documents removed meanwhile are skipped, and the state
+    // reference is valid until `f` writes that id.
     virtual void for_each(const std::function<void(std::string_view, const json::object&)>& f) const = 0;
     // SS14
     [[nodiscard]] virtual std::optional<json::object> get_schema() const = 0;
@@ -142,6 +161,12 @@ private:
     bool prune_requested_ = false;
 };
 
+// loadSnapshotIntoStorage (SL2, SL3): writes documents that differ (deep
+// equality), removes stored documents the snapshot lacks, sets the schema.
+// Throws storage_error when the snapshot has no schema. Migration (SL4) is the
+// caller's next step: schema::migrate_storage(txn).
+void load_snapshot_into_storage(storage_txn& txn, const room_snapshot& snapshot);
+
 // computeTombstonePruning (TP1-TP3). `sorted` is ascending by clock.
 struct tombstone_pruning {
     std::vector<std::string> ids_to_delete;
@@ -151,5 +176,22 @@ struct tombstone_pruning {
 compute_tombstone_pruning(const std::vector<std::pair<std::string, std::int64_t>>& sorted,
                           std::int64_t document_clock, std::size_t max = max_tombstones,
                           std::size_t buffer = tombstone_prune_buffer_size);
+
+namespace detail {
+// tldraw 5.4.2's createTLSchema().serializeEarliestVersion(): what upstream
+// assumes for a snapshot without a schema when the caller gives none (IM5).
+[[nodiscard]] json::object tldraw_earliest_schema();
+
+// SS7 for implementations: `originals` holds, for every id a transaction
+// wrote, its state before the first write (nullopt: it did not exist);
+// `current` looks up the state now. Present now -> put (with `before` when it
+// existed), absent now -> delete.
+[[nodiscard]] forward_diff
+forward_diff_from(const std::map<std::string, std::optional<json::object>, std::less<>>& originals,
+                  const std::function<const json::object*(std::string_view)>& current);
+
+// The record's "id" when it is a string equal to `id`; storage_error otherwise (SS11).
+void check_record_id(std::string_view id, const json::object& record);
+} // namespace detail
 
 } // namespace tlsync::core

@@ -1,0 +1,50 @@
+#pragma once
+// InMemorySyncStorage: the room's working storage. Rooms run on it for speed;
+// the server persists it by flushing delta_since() into a sqlite_storage off
+// the room's thread, and restores a room with memory_storage(sqlite.get_snapshot()).
+// Not thread-safe: touch it from the room's strand only.
+
+#include "core/storage.hpp"
+
+namespace tlsync::core {
+
+namespace detail {
+class memory_txn;
+}
+
+class memory_storage final : public sync_storage {
+public:
+    // Without a snapshot: default_initial_snapshot() (SS1). A snapshot without
+    // a schema gets `default_schema`, else tldraw's earliest schema (IM5).
+    // The snapshot's clocks are made consistent: the document clock is raised
+    // to the newest clock it contains (IM1), the tombstone history start is
+    // lowered to the document clock (IM2), and tombstones are dropped when the
+    // history is empty (IM3). Duplicate document ids: the last wins (IM6).
+    explicit memory_storage(std::optional<room_snapshot> snapshot = std::nullopt,
+                            std::optional<json::object> default_schema = std::nullopt);
+    ~memory_storage() override;
+
+    txn_result transaction(const std::function<void(storage_txn&)>& f, const txn_options& opts = {}) override;
+    [[nodiscard]] std::int64_t get_clock() const override { return clock_; }
+    [[nodiscard]] room_snapshot get_snapshot() const override;
+    void prune_tombstones() override;
+
+    // Everything a receiver at `flushed_clock` lacks. O(documents + tombstones).
+    [[nodiscard]] room_delta delta_since(std::int64_t flushed_clock) const;
+
+    [[nodiscard]] std::int64_t tombstone_history_starts_at_clock() const noexcept { return history_start_; }
+    [[nodiscard]] std::size_t tombstone_count() const noexcept { return tombstones_.size(); }
+    [[nodiscard]] std::size_t document_count() const noexcept { return documents_.size(); }
+
+private:
+    friend class detail::memory_txn;
+
+    std::map<std::string, stored_document, std::less<>> documents_;
+    std::map<std::string, std::int64_t, std::less<>> tombstones_;
+    std::optional<json::object> schema_;
+    std::int64_t clock_ = 0;
+    std::int64_t history_start_ = 0;
+    bool in_transaction_ = false;
+};
+
+} // namespace tlsync::core

@@ -1,0 +1,429 @@
+#include "core/sqlite_storage.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+
+namespace tlsync::core {
+namespace detail {
+namespace {
+
+std::string encode_state(const json::object& state) { return json::serialize(state); }
+
+std::span<const std::byte> as_bytes(const std::string& s) {
+    return std::as_bytes(std::span<const char>(s.data(), s.size()));
+}
+
+json::object decode_state(std::span<const std::byte> bytes) {
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    auto v = json::parse(text);
+    if (!v.is_object()) throw storage_error("sqlite_storage: a stored document is not a JSON object");
+    return std::move(v.get_object());
+}
+
+void check_prefix(std::string_view prefix) {
+    // It is spliced into SQL text, so it must be a plain identifier piece.
+    const bool ok = std::all_of(prefix.begin(), prefix.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    if (!ok) throw std::invalid_argument("sqlite_storage: table prefix must be [A-Za-z0-9_]*");
+}
+
+std::string metadata_table(std::string_view prefix) {
+    check_prefix(prefix);
+    return std::string(prefix) + "metadata";
+}
+
+} // namespace
+
+// Reads come from a per-transaction cache so get() can hand out pointers; the
+// database itself is written through at once (BEGIN IMMEDIATE holds the lock).
+class sqlite_txn final : public storage_txn {
+public:
+    sqlite_txn(sqlite_storage& s, bool track) : s_(s), clock_(s.read_clock()), start_clock_(clock_), track_(track) {}
+
+    [[nodiscard]] std::int64_t get_clock() const override { return clock_; }
+    [[nodiscard]] std::int64_t start_clock() const noexcept { return start_clock_; }
+
+    [[nodiscard]] const json::object* get(std::string_view id) const override {
+        check_open();
+        auto it = cache_.find(id);
+        if (it == cache_.end()) {
+            std::optional<json::object> state;
+            auto c = s_.st_.get_doc->query(id);
+            if (c.next()) state = decode_state(c.get_blob(0));
+            it = cache_.emplace(std::string(id), std::move(state)).first;
+        }
+        return it->second ? &*it->second : nullptr;
+    }
+
+    void set(std::string_view id, json::object record) override {
+        check_open();
+        check_record_id(id, record);
+        const auto clock = next_clock();
+        remember(id);
+        s_.st_.delete_tomb->run(id);
+        const auto bytes = encode_state(record);
+        s_.st_.upsert_doc->run(id, as_bytes(bytes), clock);
+        cache_.insert_or_assign(std::string(id), std::move(record));
+    }
+
+    void remove(std::string_view id) override {
+        check_open();
+        if (!exists(id)) return; // SS12
+        const auto clock = next_clock();
+        remember(id);
+        s_.st_.delete_doc->run(id);
+        s_.st_.upsert_tomb->run(id, clock);
+        cache_.insert_or_assign(std::string(id), std::nullopt);
+        s_.request_tombstone_prune();
+    }
+
+    void for_each(const std::function<void(std::string_view, const json::object&)>& f) const override {
+        check_open();
+        // Read everything first: `f` may write, and a live SELECT over a table
+        // being written can visit rows twice or not at all.
+        std::vector<std::pair<std::string, json::object>> rows;
+        {
+            auto c = s_.st_.all_docs->query();
+            while (c.next()) rows.emplace_back(std::string(c.get_text(0)), decode_state(c.get_blob(1)));
+        }
+        for (const auto& [id, state] : rows) {
+            check_open();
+            if (const auto it = cache_.find(id); it != cache_.end()) {
+                if (it->second) f(id, *it->second); // written by `f` meanwhile
+            } else {
+                f(id, state);
+            }
+        }
+    }
+
+    [[nodiscard]] std::optional<json::object> get_schema() const override {
+        check_open();
+        return s_.read_schema();
+    }
+
+    void set_schema(json::object schema) override {
+        check_open();
+        s_.st_.set_schema->run(json::serialize(schema));
+    }
+
+    [[nodiscard]] std::optional<changes_since> get_changes_since(std::int64_t since) const override {
+        check_open();
+        if (since == clock_) return std::nullopt;
+        if (since > clock_) since = -1; // the client is from another timeline: start over
+        changes_since out;
+        out.wipe_all = since < s_.tombstone_history_starts_at_clock();
+        auto c = out.wipe_all ? s_.st_.all_docs->query() : s_.st_.docs_since->query(since);
+        while (c.next()) out.diff.puts.emplace_back(std::string(c.get_text(0)), forward_put{std::nullopt, decode_state(c.get_blob(1))});
+        if (!out.wipe_all) {
+            auto t = s_.st_.tombs_since->query(since);
+            while (t.next()) out.diff.deletes.emplace_back(t.get_text(0));
+        }
+        return out;
+    }
+
+    [[nodiscard]] forward_diff changes() const {
+        return forward_diff_from(originals_, [this](std::string_view id) { return get(id); });
+    }
+
+    void close() noexcept { closed_ = true; }
+
+private:
+    void check_open() const {
+        if (closed_) throw storage_error("Transaction has ended");
+    }
+
+    std::int64_t next_clock() {
+        if (!incremented_) {
+            incremented_ = true;
+            s_.st_.increment_clock->run();
+            clock_ = s_.read_clock();
+        }
+        return clock_;
+    }
+
+    bool exists(std::string_view id) const {
+        if (const auto it = cache_.find(id); it != cache_.end()) return it->second.has_value();
+        auto c = s_.st_.doc_exists->query(id);
+        return c.next();
+    }
+
+    // SS7 needs the state before the transaction's first write to each id.
+    void remember(std::string_view id) {
+        if (!track_ || originals_.find(id) != originals_.end()) return;
+        const auto* before = get(id);
+        originals_.emplace(std::string(id), before ? std::optional(*before) : std::nullopt);
+    }
+
+    sqlite_storage& s_;
+    std::int64_t clock_;
+    const std::int64_t start_clock_;
+    const bool track_;
+    bool incremented_ = false;
+    bool closed_ = false;
+    mutable std::map<std::string, std::optional<json::object>, std::less<>> cache_;
+    std::map<std::string, std::optional<json::object>, std::less<>> originals_;
+};
+
+} // namespace detail
+
+// ---------------------------------------------------------------- construction
+
+sqlite_storage::sqlite_storage(std::shared_ptr<sqlite_db> db, sqlite_storage_options opts,
+                               std::optional<room_snapshot> snapshot)
+    : db_(std::move(db)), prefix_(std::move(opts.table_prefix)), default_schema_(std::move(opts.default_schema)) {
+    if (!db_) throw std::invalid_argument("sqlite_storage: no database");
+    detail::check_prefix(prefix_);
+    migrate();
+    prepare_statements();
+    db_->transaction([&] {
+        if (snapshot) replace_all(*snapshot);
+        else if (!has_been_initialized(*db_, prefix_)) replace_all(default_initial_snapshot());
+        committed_clock_ = read_clock();
+    });
+}
+
+sqlite_storage::~sqlite_storage() = default;
+
+std::string sqlite_storage::sql(std::string_view pattern) const {
+    std::string out;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        if (pattern[i] == '{' && i + 2 < pattern.size() && pattern[i + 2] == '}') {
+            out += prefix_;
+            switch (pattern[i + 1]) {
+            case 'd': out += "documents"; break;
+            case 't': out += "tombstones"; break;
+            case 'm': out += "metadata"; break;
+            default: throw std::logic_error("sqlite_storage: bad table placeholder");
+            }
+            i += 2;
+        } else {
+            out += pattern[i];
+        }
+    }
+    return out;
+}
+
+void sqlite_storage::migrate() {
+    db_->transaction([&] {
+        std::int64_t version = 0;
+        if (db_->table_exists(prefix_ + "metadata")) {
+            auto c = db_->prepare(sql("SELECT migrationVersion FROM {m} LIMIT 1")).query();
+            if (c.next()) version = c.get_int64(0);
+        }
+        const std::int64_t found = version;
+        if (version == 0) {
+            db_->exec(sql(R"(
+                CREATE TABLE {d} (id TEXT PRIMARY KEY, state BLOB NOT NULL, lastChangedClock INTEGER NOT NULL);
+                CREATE INDEX idx_{d}_lastChangedClock ON {d}(lastChangedClock);
+                CREATE TABLE {t} (id TEXT PRIMARY KEY, clock INTEGER NOT NULL);
+                CREATE INDEX idx_{t}_clock ON {t}(clock);
+                CREATE TABLE {m} (migrationVersion INTEGER NOT NULL, documentClock INTEGER NOT NULL,
+                                  tombstoneHistoryStartsAtClock INTEGER NOT NULL, schema TEXT NOT NULL);
+                INSERT INTO {m} (migrationVersion, documentClock, tombstoneHistoryStartsAtClock, schema)
+                    VALUES (2, 0, 0, '');)"));
+            version = 2; // created with BLOB states already
+        }
+        if (version == 1) {
+            // SQLite cannot change a column's type in place: copy into a new table.
+            db_->exec(sql(R"(
+                CREATE TABLE {d}_new (id TEXT PRIMARY KEY, state BLOB NOT NULL, lastChangedClock INTEGER NOT NULL);
+                INSERT INTO {d}_new (id, state, lastChangedClock)
+                    SELECT id, CAST(state AS BLOB), lastChangedClock FROM {d};
+                DROP TABLE {d};
+                ALTER TABLE {d}_new RENAME TO {d};
+                CREATE INDEX idx_{d}_lastChangedClock ON {d}(lastChangedClock);)"));
+            version = 2;
+        }
+        // A newer TypeScript server (5.x adds an `objects` table as version 3)
+        // keeps its version: we only ever move it forward.
+        if (version != found) db_->prepare(sql("UPDATE {m} SET migrationVersion = ?")).run(version);
+    });
+}
+
+void sqlite_storage::prepare_statements() {
+    auto p = [&](std::string_view pattern) { return &db_->prepare(sql(pattern)); };
+    st_.get_doc = p("SELECT state FROM {d} WHERE id = ?");
+    st_.doc_exists = p("SELECT 1 FROM {d} WHERE id = ?");
+    st_.upsert_doc = p("INSERT OR REPLACE INTO {d} (id, state, lastChangedClock) VALUES (?, ?, ?)");
+    st_.delete_doc = p("DELETE FROM {d} WHERE id = ?");
+    st_.all_docs = p("SELECT id, state, lastChangedClock FROM {d}");
+    st_.docs_since = p("SELECT id, state FROM {d} WHERE lastChangedClock > ?");
+    st_.delete_all_docs = p("DELETE FROM {d}");
+    st_.upsert_tomb = p("INSERT OR REPLACE INTO {t} (id, clock) VALUES (?, ?)");
+    st_.delete_tomb = p("DELETE FROM {t} WHERE id = ?");
+    st_.tombs_since = p("SELECT id FROM {t} WHERE clock > ?");
+    st_.all_tombs = p("SELECT id, clock FROM {t} ORDER BY clock ASC");
+    st_.count_tombs = p("SELECT count(*) FROM {t}");
+    st_.delete_tombs_before = p("DELETE FROM {t} WHERE clock < ?");
+    st_.delete_all_tombs = p("DELETE FROM {t}");
+    st_.get_clock = p("SELECT documentClock FROM {m} LIMIT 1");
+    st_.increment_clock = p("UPDATE {m} SET documentClock = documentClock + 1");
+    st_.get_history = p("SELECT tombstoneHistoryStartsAtClock FROM {m} LIMIT 1");
+    st_.set_history = p("UPDATE {m} SET tombstoneHistoryStartsAtClock = ?");
+    st_.get_schema = p("SELECT schema FROM {m} LIMIT 1");
+    st_.set_schema = p("UPDATE {m} SET schema = ?");
+    st_.set_metadata = p("UPDATE {m} SET documentClock = ?, tombstoneHistoryStartsAtClock = ?, schema = ?");
+}
+
+void sqlite_storage::replace_all(const room_snapshot& s) {
+    st_.delete_all_docs->run();
+    st_.delete_all_tombs->run();
+    for (const auto& doc : s.documents) {
+        const auto* id = doc.state.if_contains("id");
+        if (!id || !id->is_string()) throw std::invalid_argument("sqlite_storage: snapshot document without id");
+        const auto bytes = detail::encode_state(doc.state);
+        st_.upsert_doc->run(std::string_view(id->get_string()), detail::as_bytes(bytes), doc.last_changed_clock);
+    }
+    // SQ3: kept verbatim, unlike memory_storage's IM1-IM3.
+    for (const auto& [id, clock] : s.tombstones) st_.upsert_tomb->run(std::string_view(id), clock);
+    write_metadata(s.document_clock, s.tombstone_history_starts_at_clock, s.schema);
+}
+
+void sqlite_storage::write_metadata(std::int64_t clock, std::int64_t history_start,
+                                    const std::optional<json::object>& schema) {
+    // An empty schema would read as "not initialized" (SQ4) and be reseeded.
+    const std::string text = json::serialize(schema            ? *schema
+                                             : default_schema_ ? *default_schema_
+                                                               : detail::tldraw_earliest_schema());
+    st_.set_metadata->run(clock, history_start, text);
+}
+
+// ---------------------------------------------------------------- queries
+
+bool sqlite_storage::has_been_initialized(sqlite_db& db, std::string_view table_prefix) {
+    const auto table = detail::metadata_table(table_prefix);
+    if (!db.table_exists(table)) return false;
+    auto c = db.prepare("SELECT schema FROM " + table + " LIMIT 1").query();
+    return c.next() && !c.is_null(0) && !c.get_text(0).empty();
+}
+
+std::optional<std::int64_t> sqlite_storage::get_document_clock(sqlite_db& db, std::string_view table_prefix) {
+    if (!has_been_initialized(db, table_prefix)) return std::nullopt;
+    auto c = db.prepare("SELECT documentClock FROM " + detail::metadata_table(table_prefix) + " LIMIT 1").query();
+    if (!c.next()) return std::nullopt;
+    return c.get_int64(0);
+}
+
+std::int64_t sqlite_storage::read_clock() const {
+    auto c = st_.get_clock->query();
+    return c.next() ? c.get_int64(0) : 0;
+}
+
+std::int64_t sqlite_storage::tombstone_history_starts_at_clock() const {
+    auto c = st_.get_history->query();
+    return c.next() ? c.get_int64(0) : 0;
+}
+
+std::size_t sqlite_storage::tombstone_count() const {
+    auto c = st_.count_tombs->query();
+    return c.next() ? static_cast<std::size_t>(c.get_int64(0)) : 0;
+}
+
+std::optional<json::object> sqlite_storage::read_schema() const {
+    auto c = st_.get_schema->query();
+    if (!c.next() || c.is_null(0) || c.get_text(0).empty()) return std::nullopt;
+    auto v = json::parse(c.get_text(0));
+    if (!v.is_object()) throw storage_error("sqlite_storage: stored schema is not a JSON object");
+    return std::move(v.get_object());
+}
+
+room_snapshot sqlite_storage::get_snapshot() const {
+    room_snapshot s;
+    // One read transaction, so the parts agree with each other.
+    db_->transaction([&] {
+        s.document_clock = read_clock();
+        s.tombstone_history_starts_at_clock = tombstone_history_starts_at_clock();
+        {
+            auto c = st_.all_docs->query();
+            while (c.next()) s.documents.push_back({detail::decode_state(c.get_blob(1)), c.get_int64(2)});
+        }
+        auto t = st_.all_tombs->query();
+        while (t.next()) s.tombstones.emplace(t.get_text(0), t.get_int64(1));
+        s.schema = read_schema();
+    });
+    return s;
+}
+
+// ---------------------------------------------------------------- writes
+
+txn_result sqlite_storage::transaction(const std::function<void(storage_txn&)>& f, const txn_options& opts) {
+    if (in_transaction_) throw storage_error("sqlite_storage: nested transaction");
+    in_transaction_ = true;
+    struct reset {
+        bool& flag;
+        ~reset() { flag = false; }
+    } guard{in_transaction_};
+
+    txn_result result;
+    std::int64_t clock_before = 0;
+    db_->transaction([&] {
+        detail::sqlite_txn txn(*this, opts.emit_changes);
+        try {
+            f(txn);
+            if (opts.emit_changes) result.changes = txn.changes();
+        } catch (...) {
+            txn.close();
+            throw;
+        }
+        txn.close();
+        clock_before = txn.start_clock();
+        result.document_clock = txn.get_clock();
+    });
+    committed_clock_ = result.document_clock;
+    result.did_change = result.document_clock > clock_before; // SS3
+    in_transaction_ = false; // listeners may start the next transaction
+    if (result.did_change) notify_change({opts.id, result.document_clock});
+    return result;
+}
+
+void sqlite_storage::prune_tombstones() {
+    clear_tombstone_prune_request();
+    db_->transaction([&] {
+        const auto count = tombstone_count();
+        if (count <= max_tombstones) return;
+        std::vector<std::pair<std::string, std::int64_t>> sorted;
+        sorted.reserve(count);
+        {
+            auto c = st_.all_tombs->query();
+            while (c.next()) sorted.emplace_back(std::string(c.get_text(0)), c.get_int64(1));
+        }
+        const auto pruning = compute_tombstone_pruning(sorted, read_clock());
+        if (!pruning) return;
+        st_.set_history->run(pruning->new_tombstone_history_starts_at_clock);
+        // TP2 never splits a clock value, so "older than the new start" is
+        // exactly the chosen ids -- except when all go, where tombstones at
+        // the document clock itself must go too.
+        if (pruning->ids_to_delete.size() == sorted.size()) st_.delete_all_tombs->run();
+        else st_.delete_tombs_before->run(pruning->new_tombstone_history_starts_at_clock);
+    });
+}
+
+void sqlite_storage::write_delta(const room_delta& delta) {
+    db_->transaction([&] {
+        if (delta.full) {
+            st_.delete_all_docs->run();
+            st_.delete_all_tombs->run();
+        }
+        for (const auto& doc : delta.documents) {
+            const auto* id = doc.state.if_contains("id");
+            if (!id || !id->is_string()) throw std::invalid_argument("write_delta: document without id");
+            const std::string_view sid = id->get_string();
+            const auto bytes = detail::encode_state(doc.state);
+            st_.upsert_doc->run(sid, detail::as_bytes(bytes), doc.last_changed_clock);
+            st_.delete_tomb->run(sid); // re-created after a delete we persisted
+        }
+        for (const auto& [id, clock] : delta.tombstones) {
+            st_.delete_doc->run(std::string_view(id));
+            st_.upsert_tomb->run(std::string_view(id), clock);
+        }
+        st_.delete_tombs_before->run(delta.tombstone_history_starts_at_clock); // pruned by the sender
+        if (delta.schema) write_metadata(delta.document_clock, delta.tombstone_history_starts_at_clock, delta.schema);
+        else write_metadata(delta.document_clock, delta.tombstone_history_starts_at_clock, read_schema());
+    });
+    committed_clock_ = delta.document_clock;
+}
+
+} // namespace tlsync::core

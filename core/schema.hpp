@@ -45,6 +45,8 @@ struct migration {
     std::function<void(json::object&)> up;
     std::function<void(json::object&)> down; // empty: cannot migrate down
     // Storage/store-scoped migrations work on a whole storage transaction.
+    // (Upstream's legacy 'store' scope rewrote a snapshot object; here both
+    // run against the transaction, which is what migrateStorage amounts to.)
     std::function<void(storage_txn&)> up_storage;
 };
 
@@ -95,6 +97,11 @@ public:
     [[nodiscard]] const std::vector<record_type>& types() const noexcept;
     // RC2: the constructor throws std::invalid_argument for more than one.
     [[nodiscard]] const record_type* presence_type() const noexcept;
+
+    [[nodiscard]] const std::vector<migration_sequence>& sequences() const noexcept;
+    // Every migration in the order they run (sortMigrations: each sequence in
+    // version order, dependsOn first, explicit dependencies kept close).
+    [[nodiscard]] const std::vector<const migration*>& sorted_migrations() const noexcept;
 
     // getMigrationsSince, with upgradeSchema for schemaVersion 1 input.
     // An error (unknown sequence version, bad shape) is nullopt.

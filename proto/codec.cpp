@@ -3,11 +3,8 @@
 #include "proto/codec.hpp"
 #include "proto/codec_detail.hpp"
 
-#include <boost/json/parser.hpp>
-
 #include <cmath>
 #include <exception>
-#include <new>
 
 namespace tlsync::proto {
 
@@ -34,30 +31,6 @@ std::string_view decode_error::close_reason() const noexcept {
     case decode_errc::invalid_record:
     case decode_errc::invalid_op: return close_reason::invalid_record;
     default: return close_reason::unknown_error;
-    }
-}
-
-decode_result<json::value> parse_json(std::string_view text, const decode_limits& limits) {
-    if (text.size() > limits.max_message_bytes)
-        return decode_error{decode_errc::message_too_large,
-                            "message of " + std::to_string(text.size()) + " bytes exceeds " +
-                                std::to_string(limits.max_message_bytes)};
-    json::parse_options opts;
-    opts.max_depth = limits.max_depth;
-    try {
-        json::parser p({}, opts);
-        json::error_code ec;
-        const auto consumed = p.write(text.data(), text.size(), ec);
-        if (!ec) return p.release();
-        const auto code =
-            ec == json::error::too_deep ? decode_errc::too_deep : decode_errc::invalid_json;
-        return decode_error{code, "invalid JSON at byte " + std::to_string(consumed) + ": " +
-                                      ec.message()};
-    } catch (const std::bad_alloc&) {
-        return decode_error{decode_errc::message_too_large, "out of memory while parsing"};
-    } catch (const std::exception& e) {
-        // Boost.JSON throws for a few limits of its own (e.g. string length).
-        return decode_error{decode_errc::invalid_json, std::string("invalid JSON: ") + e.what()};
     }
 }
 
@@ -101,7 +74,7 @@ bool checker::fail(decode_errc code, std::string_view what) {
     for (const auto& s : path_) {
         if (!s.is_key) {
             detail += '[' + std::to_string(s.index) + ']';
-        } else if (is_identifier(s.key)) {
+        } else if (s.key.size() <= 80 && is_identifier(s.key)) {
             detail += '.';
             detail += s.key;
         } else {

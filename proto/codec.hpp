@@ -90,6 +90,15 @@ private:
                                                                   const decode_limits& limits = {});
 [[nodiscard]] decode_result<client_message> decode_client_message(json::value&& message,
                                                                   const decode_limits& limits = {});
+// Without these, a string literal would be as good a json::value as text.
+[[nodiscard]] inline decode_result<client_message>
+decode_client_message(const char* text, const decode_limits& limits = {}) {
+    return decode_client_message(std::string_view(text), limits);
+}
+[[nodiscard]] inline decode_result<client_message>
+decode_client_message(const std::string& text, const decode_limits& limits = {}) {
+    return decode_client_message(std::string_view(text), limits);
+}
 
 [[nodiscard]] std::string encode(const connect_request& m);
 [[nodiscard]] std::string encode(const push_request& m);
@@ -118,6 +127,14 @@ private:
                                                                   const decode_limits& limits = {});
 [[nodiscard]] decode_result<server_message> decode_server_message(json::value&& message,
                                                                   const decode_limits& limits = {});
+[[nodiscard]] inline decode_result<server_message>
+decode_server_message(const char* text, const decode_limits& limits = {}) {
+    return decode_server_message(std::string_view(text), limits);
+}
+[[nodiscard]] inline decode_result<server_message>
+decode_server_message(const std::string& text, const decode_limits& limits = {}) {
+    return decode_server_message(std::string_view(text), limits);
+}
 
 // ---------------------------------------------------------------- building blocks
 

@@ -13,6 +13,8 @@
 #include <charconv>
 #include <exception>
 #include <new>
+#include <optional>
+#include <string>
 
 namespace tlsync::proto {
 
@@ -97,6 +99,60 @@ private:
     std::string number_; // a number's text split across on_number_part calls
 };
 
+int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// The UTF-16 unit of a backslash-u escape (four hex digits) at text[i], or -1.
+long escaped_unit(std::string_view text, std::size_t i) noexcept {
+    if (i + 6 > text.size() || text[i] != '\\' || text[i + 1] != 'u') return -1;
+    long unit = 0;
+    for (std::size_t k = i + 2; k < i + 6; ++k) {
+        const int h = hex_value(text[k]);
+        if (h < 0) return -1;
+        unit = unit * 16 + h;
+    }
+    return unit;
+}
+
+// JSON.stringify writes a lone surrogate (text cut mid-emoji, odd pastes) as
+// a backslash-u escape and JavaScript parses it back; Boost.JSON 1.81 rejects
+// it, which would lock such a client out in a reconnect loop. Rewrite each
+// lone surrogate escape to the escape of U+FFFD (same length) before parsing.
+// Returns nothing when the text has none: the common case, costing one scan.
+std::optional<std::string> replace_lone_surrogates(std::string_view text) {
+    std::optional<std::string> fixed;
+    for (std::size_t i = text.find('\\'); i != std::string_view::npos && i < text.size();) {
+        const long unit = escaped_unit(text, i);
+        if (unit < 0) {
+            // Another escape: skip both characters, so that an escaped
+            // backslash followed by a literal u is not read as an escape.
+            i = text.find('\\', i + 2);
+            continue;
+        }
+        std::size_t next = i + 6;
+        bool lone = false;
+        if (unit >= 0xD800 && unit <= 0xDBFF) {
+            const long low = escaped_unit(text, i + 6);
+            if (low >= 0xDC00 && low <= 0xDFFF)
+                next = i + 12;
+            else
+                lone = true;
+        } else if (unit >= 0xDC00 && unit <= 0xDFFF) {
+            lone = true;
+        }
+        if (lone) {
+            if (!fixed) fixed.emplace(text);
+            fixed->replace(i + 2, 4, "fffd");
+        }
+        i = text.find('\\', next);
+    }
+    return fixed;
+}
+
 } // namespace
 
 decode_result<json::value> parse_json(std::string_view text, const decode_limits& limits) {
@@ -107,6 +163,8 @@ decode_result<json::value> parse_json(std::string_view text, const decode_limits
     json::parse_options opts;
     opts.max_depth = limits.max_depth;
     try {
+        const auto fixed = replace_lone_surrogates(text);
+        if (fixed) text = *fixed;
         json::basic_parser<value_handler> p(opts);
         p.handler().st.reset();
         json::error_code ec;

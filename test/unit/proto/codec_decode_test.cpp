@@ -304,4 +304,55 @@ BOOST_AUTO_TEST_CASE(large_diffs_decode_in_linear_time) {
     BOOST_TEST(std::get<push_request>(r.value()).diff->size() == 50000u);
 }
 
+BOOST_AUTO_TEST_CASE(lone_surrogate_escapes_decode_as_replacement_characters) {
+    // JSON.stringify escapes lone surrogates and JavaScript parses them back;
+    // we accept them too (as U+FFFD) instead of locking the client out.
+    auto r = parse_json(R"(["\ud83d","x\uDE00y","\ud83d\ude00","\\ud83d","\ud83d\u0041","\udbff"])");
+    BOOST_TEST_REQUIRE(r.has_value(), why(r));
+    const auto& a = r->as_array();
+    BOOST_TEST(a[0].as_string() == "\uFFFD");
+    BOOST_TEST(a[1].as_string() == "x\uFFFDy");
+    BOOST_TEST(a[2].as_string() == "😀");
+    BOOST_TEST(a[3].as_string() == "\\ud83d"); // an escaped backslash, not an escape
+    BOOST_TEST(a[4].as_string() == "\uFFFDA");
+    BOOST_TEST(a[5].as_string() == "\uFFFD");
+    BOOST_TEST(!parse_json(R"(["\ud83d)").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(mutated_messages_never_crash) {
+    // Byte flips, truncations and splices of a real push: every outcome must
+    // be a message or a typed error (ASan/UBSan runs watch the rest).
+    const std::string base(tldraw_push);
+    std::uint64_t state = 0x9e3779b97f4a7c15ull;
+    const auto next = [&] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state;
+    };
+    static constexpr char alphabet[] = "{}[]\",:\\u0123456789-+.eEtrufalsn \x80\xff";
+    int decoded = 0;
+    for (int i = 0; i < 5000; ++i) {
+        std::string text = base;
+        for (int k = 1 + static_cast<int>(next() % 4); k > 0; --k) {
+            const auto pos = next() % text.size();
+            switch (next() % 3) {
+            case 0: text[pos] = alphabet[next() % (sizeof alphabet - 1)]; break;
+            case 1: text.erase(pos, 1 + next() % 8); break;
+            default: text.insert(pos, base.substr(next() % base.size(), next() % 40)); break;
+            }
+            if (text.empty()) text = "{";
+        }
+        auto r = decode_client_message(text);
+        if (r.has_value()) {
+            ++decoded;
+            BOOST_TEST_REQUIRE(decode_client_message(encode(r.value())).has_value());
+        } else {
+            BOOST_TEST_REQUIRE(!r.error().detail.empty());
+            BOOST_TEST_REQUIRE(!r.error().close_reason().empty());
+        }
+    }
+    BOOST_TEST_MESSAGE(decoded << " of 5000 mutants still decoded");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

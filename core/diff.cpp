@@ -45,7 +45,7 @@ json::value append_op(json::value added, std::size_t offset) {
 }
 
 class differ {
-public:
+  public:
     explicit differ(bool legacy_append_mode) : legacy_append_mode_(legacy_append_mode) {}
 
     // `top_level` selects D3 (only props/meta nest) over D4 (objects nest).
@@ -64,7 +64,8 @@ public:
                 continue;
             }
             std::optional<json::value> op;
-            if (!top_level || key == "props" || key == "meta" || same_sequence_kind(prev_value, *next_value))
+            if (!top_level || key == "props" || key == "meta" ||
+                same_sequence_kind(prev_value, *next_value))
                 op = diff_value(prev_value, *next_value);
             else if (!deep_equal(prev_value, *next_value))
                 op = put_op(*next_value);
@@ -75,13 +76,14 @@ public:
         return result;
     }
 
-private:
+  private:
     static bool same_sequence_kind(const json::value& a, const json::value& b) noexcept {
         return (a.is_array() && b.is_array()) || (a.is_string() && b.is_string());
     }
 
     std::optional<json::value> diff_value(const json::value& prev, const json::value& next) const {
-        if (prev.is_array() && next.is_array()) return diff_array(prev.get_array(), next.get_array());
+        if (prev.is_array() && next.is_array())
+            return diff_array(prev.get_array(), next.get_array());
         if (prev.is_string() && next.is_string())
             return diff_string(prev.get_string(), next.get_string());
         if (prev.is_object() && next.is_object()) {
@@ -94,7 +96,8 @@ private:
         return put_op(next);
     }
 
-    std::optional<json::value> diff_string(const json::string& prev, const json::string& next) const {
+    std::optional<json::value> diff_string(const json::string& prev,
+                                           const json::string& next) const {
         if (prev == next) return std::nullopt;
         const std::string_view p = prev, n = next;
         // Valid UTF-8 is prefix-free per code point, so a byte prefix is a
@@ -116,7 +119,8 @@ private:
         return append_op(std::move(added), prev.size());
     }
 
-    std::optional<json::value> diff_same_length(const json::array& prev, const json::array& next) const {
+    std::optional<json::value> diff_same_length(const json::array& prev,
+                                                const json::array& next) const {
         // Real division, as in JavaScript: 7 items allow 1.4, i.e. one change.
         const double max_changes = std::max(static_cast<double>(prev.size()) / 5.0, 1.0);
         std::vector<std::size_t> changed;
@@ -163,7 +167,8 @@ std::optional<proto::network_diff> get_network_diff(records_diff diff, bool lega
         if (auto patch = diff_record(update.from, update.to, legacy_append_mode))
             result.set(std::move(update.id), proto::record_op::patch(std::move(*patch)));
     }
-    for (auto& id : diff.removed) result.set(std::move(id), proto::record_op::remove());
+    for (auto& id : diff.removed)
+        result.set(std::move(id), proto::record_op::remove());
     if (result.empty()) return std::nullopt;
     return result;
 }

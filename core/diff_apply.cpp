@@ -53,9 +53,12 @@ bool offset_matches(const json::value& offset, std::size_t length) noexcept {
     switch (offset.kind()) {
     case json::kind::int64:
         return offset.get_int64() >= 0 && static_cast<std::uint64_t>(offset.get_int64()) == length;
-    case json::kind::uint64: return offset.get_uint64() == length;
-    case json::kind::double_: return offset.get_double() == static_cast<double>(length);
-    default: return false;
+    case json::kind::uint64:
+        return offset.get_uint64() == length;
+    case json::kind::double_:
+        return offset.get_double() == static_cast<double>(length);
+    default:
+        return false;
     }
 }
 
@@ -96,7 +99,7 @@ effect evaluate(const json::value* current, const json::value& op_value, bool in
         return effect::set(op[1]);
     }
     if (type == "append") return apply_append(current, op); // AD3
-    if (type == "patch") {                                   // AD4
+    if (type == "patch") {                                  // AD4
         if (op.size() != 2 || !op[1].is_object() || !current) return effect::none();
         auto patched = apply_value_diff(*current, op[1].get_object());
         return patched ? effect::set(std::move(*patched)) : effect::none();
@@ -113,8 +116,10 @@ effect evaluate(const json::value* current, const json::value& op_value, bool in
 
 // Changes arrive in diff order; the output is built in input order.
 void sort_by_position(std::vector<change>& changes) {
-    std::stable_sort(changes.begin(), changes.end(),
-                     [](const change& a, const change& b) { return a.pos < b.pos; });
+    const auto by_pos = [](const change& a, const change& b) { return a.pos < b.pos; };
+    // Diffs we compute list keys in record order already; skip the sort's buffer.
+    if (!std::is_sorted(changes.begin(), changes.end(), by_pos))
+        std::stable_sort(changes.begin(), changes.end(), by_pos);
 }
 
 } // namespace
@@ -143,7 +148,8 @@ std::optional<json::object> apply_object_diff(const json::object& object, const 
     for (const auto& entry : object) {
         if (next != changes.end() && next->pos == pos) {
             if (next->value) out.emplace(entry.key(), std::move(*next->value));
-            while (next != changes.end() && next->pos == pos) ++next;
+            while (next != changes.end() && next->pos == pos)
+                ++next;
         } else {
             out.emplace(entry.key(), entry.value());
         }
@@ -175,7 +181,8 @@ std::optional<json::array> apply_object_diff(const json::array& array, const obj
     for (std::size_t i = 0; i <= array.size(); ++i) {
         if (next != changes.end() && next->pos == i) {
             out.emplace_back(std::move(*next->value));
-            while (next != changes.end() && next->pos == i) ++next;
+            while (next != changes.end() && next->pos == i)
+                ++next;
         } else if (i < array.size()) {
             out.emplace_back(array[i]);
         }
@@ -185,9 +192,11 @@ std::optional<json::array> apply_object_diff(const json::array& array, const obj
 
 std::optional<json::value> apply_value_diff(const json::value& value, const object_diff& diff) {
     if (value.is_object()) {
-        if (auto patched = apply_object_diff(value.get_object(), diff)) return json::value(std::move(*patched));
+        if (auto patched = apply_object_diff(value.get_object(), diff))
+            return json::value(std::move(*patched));
     } else if (value.is_array()) {
-        if (auto patched = apply_object_diff(value.get_array(), diff)) return json::value(std::move(*patched));
+        if (auto patched = apply_object_diff(value.get_array(), diff))
+            return json::value(std::move(*patched));
     }
     return std::nullopt; // AD6, or nothing changed
 }

@@ -39,7 +39,8 @@ std::optional<json::array> apply(const json::array& input, std::string_view diff
 BOOST_AUTO_TEST_SUITE(diff)
 
 BOOST_AUTO_TEST_CASE(AD1_returns_a_patched_copy_and_leaves_the_input_alone) {
-    const auto result = apply(shape, R"({"x":["put",150],"props":["patch",{"color":["put","blue"]}]})");
+    const auto result =
+        apply(shape, R"({"x":["put",150],"props":["patch",{"color":["put","blue"]}]})");
     BOOST_REQUIRE(result);
     BOOST_TEST((*result).at("x").as_int64() == 150);
     BOOST_TEST((*result).at("props").at("color").as_string() == "blue");
@@ -49,19 +50,23 @@ BOOST_AUTO_TEST_CASE(AD1_returns_a_patched_copy_and_leaves_the_input_alone) {
 
 BOOST_AUTO_TEST_CASE(AD1_nothing_changed_is_nullopt) {
     check_json(apply(shape, "{}"), "null");
-    check_json(apply(shape, R"({"props":["patch",{"missing":["delete"]}],"gone":["delete"]})"), "null");
+    check_json(apply(shape, R"({"props":["patch",{"missing":["delete"]}],"gone":["delete"]})"),
+               "null");
 }
 
 BOOST_AUTO_TEST_CASE(AD1_keeps_key_order) {
-    const auto result = apply(obj(R"({"a":1,"b":2,"c":3})"), R"({"z":["put",0],"b":["delete"],"a":["put",9]})");
+    const auto result =
+        apply(obj(R"({"a":1,"b":2,"c":3})"), R"({"z":["put",0],"b":["delete"],"a":["put",9]})");
     BOOST_REQUIRE(result);
     std::string keys;
-    for (const auto& entry : *result) keys += entry.key();
+    for (const auto& entry : *result)
+        keys += entry.key();
     BOOST_TEST(keys == "acz");
 }
 
 BOOST_AUTO_TEST_CASE(AD1_AD2_puts_of_equal_values_have_no_effect) {
-    check_json(apply(shape, R"({"x":["put",100.0],"props":["patch",{"color":["put","red"]}]})"), "null");
+    check_json(apply(shape, R"({"x":["put",100.0],"props":["patch",{"color":["put","red"]}]})"),
+               "null");
     check_json(apply(shape, R"({"meta":["put",{}]})"), "null");
 }
 
@@ -81,19 +86,22 @@ BOOST_AUTO_TEST_CASE(AD3_string_append_offsets_are_utf16_units) {
 }
 
 BOOST_AUTO_TEST_CASE(AD3_array_appends_need_a_matching_offset) {
-    check_json(apply(obj(R"({"a":[1,2]})"), R"({"a":["append",[3,[4]],2]})"), R"({"a":[1,2,3,[4]]})");
+    check_json(apply(obj(R"({"a":[1,2]})"), R"({"a":["append",[3,[4]],2]})"),
+               R"({"a":[1,2,3,[4]]})");
     check_json(apply(obj(R"({"a":[1,2]})"), R"({"a":["append",[3],1]})"), "null");
     check_json(apply(obj(R"({"a":[1,2]})"), R"({"a":["append",[3],3]})"), "null");
     check_json(apply(obj(R"({"a":[1,2]})"), R"({"a":["append",[3],-2]})"), "null");
-    check_json(apply(obj(R"({"a":[1,2],"b":"x"})"),
-                     R"({"a":["append",[3],2],"b":["append","y",1]})"),
-               R"({"a":[1,2,3],"b":"xy"})");
+    check_json(
+        apply(obj(R"({"a":[1,2],"b":"x"})"), R"({"a":["append",[3],2],"b":["append","y",1]})"),
+        R"({"a":[1,2,3],"b":"xy"})");
 }
 
 BOOST_AUTO_TEST_CASE(AD3_mismatched_types_are_ignored) {
-    check_json(apply(obj(R"({"a":[1,2],"s":"ab","n":2})"),
-                     R"({"a":["append","x",2],"s":["append",["x"],2],"n":["append","x",2],"m":["append","x",0]})"),
-               "null");
+    check_json(
+        apply(
+            obj(R"({"a":[1,2],"s":"ab","n":2})"),
+            R"({"a":["append","x",2],"s":["append",["x"],2],"n":["append","x",2],"m":["append","x",0]})"),
+        "null");
 }
 
 BOOST_AUTO_TEST_CASE(AD4_patches_nested_objects_and_arrays) {
@@ -102,7 +110,8 @@ BOOST_AUTO_TEST_CASE(AD4_patches_nested_objects_and_arrays) {
         "richText":["patch",{"content":["patch",{"0":["patch",{"text":["append","!",2]}]}]}]}]})");
     BOOST_REQUIRE(result);
     const auto& props = result->at("props").as_object();
-    BOOST_TEST(deep_equal(props.at("points"), json::parse(R"([{"x":0,"y":0},{"x":5,"y":1},null])")));
+    BOOST_TEST(
+        deep_equal(props.at("points"), json::parse(R"([{"x":0,"y":0},{"x":5,"y":1},null])")));
     BOOST_TEST(props.at("richText").at("content").at(0).at("text").as_string() == "Hi!");
     BOOST_TEST(props.at("points").is_array());
 }
@@ -127,7 +136,8 @@ BOOST_AUTO_TEST_CASE(AD5_AD7_deleting_an_array_item_nulls_it_in_place) {
 
 BOOST_AUTO_TEST_CASE(AD6_non_objects_are_never_patched) {
     const auto diff = obj(R"({"a":["put",1],"0":["put",1]})");
-    for (const auto& v : {json::value(nullptr), json::value("hello"), json::value(42), json::value(true)})
+    for (const auto& v :
+         {json::value(nullptr), json::value("hello"), json::value(42), json::value(true)})
         BOOST_TEST(!core::apply_value_diff(v, diff));
     check_json(core::apply_value_diff(json::value(json::object{}), diff), R"({"a":1,"0":1})");
     check_json(core::apply_value_diff(json::value(json::array{}), diff), "[1]");
@@ -153,9 +163,9 @@ BOOST_AUTO_TEST_CASE(AD7_put_at_length_appends_and_past_it_is_ignored) {
 
 BOOST_AUTO_TEST_CASE(AD7_untrusted_array_keys_are_ignored) {
     const auto input = arr("[1,2,3]");
-    for (const char* key : {"-1", "01", "1e0", "1.0", " 1", "+1", "", "length", "NaN", "__proto__",
-                            "4294967296", "18446744073709551615", "18446744073709551616",
-                            "99999999999999999999999999999999"}) {
+    for (const char* key :
+         {"-1", "01", "1e0", "1.0", " 1", "+1", "", "length", "NaN", "__proto__", "4294967296",
+          "18446744073709551615", "18446744073709551616", "99999999999999999999999999999999"}) {
         json::object diff;
         diff[key] = json::array{"put", 7};
         BOOST_TEST_CONTEXT("key '" << key << "'") {
@@ -166,24 +176,26 @@ BOOST_AUTO_TEST_CASE(AD7_untrusted_array_keys_are_ignored) {
 
 BOOST_AUTO_TEST_CASE(AD8_proto_keys_are_ignored_at_every_level) {
     check_json(apply(obj(R"({"a":1})"), R"({"__proto__":["put",{"isAdmin":true}]})"), "null");
-    check_json(apply(obj(R"({"__proto__":{"x":1}})"),
-                     R"({"__proto__":["patch",{"x":["put",2]}]})"),
+    check_json(apply(obj(R"({"__proto__":{"x":1}})"), R"({"__proto__":["patch",{"x":["put",2]}]})"),
                "null");
     check_json(apply(obj(R"({"__proto__":1})"), R"({"__proto__":["delete"]})"), "null");
-    check_json(apply(shape, R"({"props":["patch",{"__proto__":["put",{"polluted":true}]}]})"), "null");
+    check_json(apply(shape, R"({"props":["patch",{"__proto__":["put",{"polluted":true}]}]})"),
+               "null");
 }
 
 BOOST_AUTO_TEST_CASE(AD1_malformed_ops_are_ignored) {
     const auto input = obj(R"({"a":1,"s":"ab","o":{"k":1},"l":[1]})");
-    for (const char* op : {R"("put")", "[]", "[1,2]", R"({"0":["put",2]})", R"(["put"])",
-                           R"(["put",1,2])", R"(["nope",1])", R"([null,1])", R"(["patch",[["put",1]]])",
-                           R"(["patch"])", R"(["append","c"])", R"(["append",[2],"1"])",
-                           R"(["append",[2],null])", R"(["delete",1])",
-                           R"(["patch",{"y":["put",1]},3])"}) {
+    for (const char* op :
+         {R"("put")", "[]", "[1,2]", R"({"0":["put",2]})", R"(["put"])", R"(["put",1,2])",
+          R"(["nope",1])", R"([null,1])", R"(["patch",[["put",1]]])", R"(["patch"])",
+          R"(["append","c"])", R"(["append",[2],"1"])", R"(["append",[2],null])", R"(["delete",1])",
+          R"(["patch",{"y":["put",1]},3])"}) {
         for (const char* key : {"a", "s", "o", "l", "new"}) {
             json::object diff;
             diff[key] = json::parse(op);
-            BOOST_TEST_CONTEXT(key << ": " << op) { BOOST_TEST(!core::apply_object_diff(input, diff)); }
+            BOOST_TEST_CONTEXT(key << ": " << op) {
+                BOOST_TEST(!core::apply_object_diff(input, diff));
+            }
         }
     }
     check_json(apply(obj(R"({"o":{"k":1}})"), R"({"o":["patch",{"k":"put","j":["put",2]}]})"),

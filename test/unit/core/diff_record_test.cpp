@@ -52,26 +52,31 @@ BOOST_AUTO_TEST_CASE(D2_missing_keys_delete_and_new_keys_put) {
 BOOST_AUTO_TEST_CASE(D3_top_level_primitives_are_put) {
     auto next = with(with(geo_shape, "x", 150), "isLocked", true);
     check_json(core::diff_record(geo_shape, next), R"({"x":["put",150],"isLocked":["put",true]})");
-    check_json(core::diff_record(obj(R"({"a":null})"), obj(R"({"a":"v"})")), R"({"a":["put","v"]})");
-    check_json(core::diff_record(obj(R"({"a":"v"})"), obj(R"({"a":null})")), R"({"a":["put",null]})");
+    check_json(core::diff_record(obj(R"({"a":null})"), obj(R"({"a":"v"})")),
+               R"({"a":["put","v"]})");
+    check_json(core::diff_record(obj(R"({"a":"v"})"), obj(R"({"a":null})")),
+               R"({"a":["put",null]})");
 }
 
 BOOST_AUTO_TEST_CASE(D3_top_level_plain_objects_are_put_whole) {
     check_json(core::diff_record(obj(R"({"camera":{"x":1,"y":2,"z":1}})"),
                                  obj(R"({"camera":{"x":5,"y":2,"z":1}})")),
                R"({"camera":["put",{"x":5,"y":2,"z":1}]})");
-    check_json(core::diff_record(obj(R"({"camera":{"x":1,"y":2}})"), obj(R"({"camera":{"y":2,"x":1}})")),
-               "null");
+    check_json(
+        core::diff_record(obj(R"({"camera":{"x":1,"y":2}})"), obj(R"({"camera":{"y":2,"x":1}})")),
+        "null");
     // An object turning into an array (or back) is a put too.
-    check_json(core::diff_record(obj(R"({"v":{"0":1}})"), obj(R"({"v":[1]})")), R"({"v":["put",[1]]})");
+    check_json(core::diff_record(obj(R"({"v":{"0":1}})"), obj(R"({"v":[1]})")),
+               R"({"v":["put",[1]]})");
 }
 
 BOOST_AUTO_TEST_CASE(D3_props_and_meta_are_patched) {
     auto next = geo_shape;
     next["props"].as_object()["color"] = "red";
     next["meta"].as_object()["author"] = "ann";
-    check_json(core::diff_record(geo_shape, next),
-               R"({"props":["patch",{"color":["put","red"]}],"meta":["patch",{"author":["put","ann"]}]})");
+    check_json(
+        core::diff_record(geo_shape, next),
+        R"({"props":["patch",{"color":["put","red"]}],"meta":["patch",{"author":["put","ann"]}]})");
 }
 
 BOOST_AUTO_TEST_CASE(D3_D4_D5_props_holding_a_primitive_is_put_or_appended) {
@@ -89,8 +94,13 @@ BOOST_AUTO_TEST_CASE(D3_D4_D5_props_holding_a_primitive_is_put_or_appended) {
 
 BOOST_AUTO_TEST_CASE(D4_objects_inside_props_are_patched_recursively) {
     auto next = geo_shape;
-    auto& text = next["props"].as_object()["richText"].as_object()["content"].as_array()[0]
-                     .as_object()["content"].as_array()[0].as_object()["text"];
+    auto& text = next["props"]
+                     .as_object()["richText"]
+                     .as_object()["content"]
+                     .as_array()[0]
+                     .as_object()["content"]
+                     .as_array()[0]
+                     .as_object()["text"];
     text = "Hello, world";
     check_json(core::diff_record(geo_shape, next), R"({"props":["patch",{"richText":["patch",{
         "content":["patch",{"0":["patch",{"content":["patch",{"0":["patch",{
@@ -134,12 +144,14 @@ BOOST_AUTO_TEST_CASE(D5_legacy_append_mode_turns_string_appends_into_puts) {
 
 BOOST_AUTO_TEST_CASE(D5_D7_legacy_append_mode_keeps_array_appends) {
     check_json(core::diff_record(obj(R"({"props":{"points":[{"x":0,"y":0}]}})"),
-                                 obj(R"({"props":{"points":[{"x":0,"y":0},{"x":1,"y":2}]}})"), true),
+                                 obj(R"({"props":{"points":[{"x":0,"y":0},{"x":1,"y":2}]}})"),
+                                 true),
                R"({"props":["patch",{"points":["append",[{"x":1,"y":2}],1]}]})");
 }
 
 BOOST_AUTO_TEST_CASE(D6_unchanged_same_length_arrays_have_no_op) {
-    check_json(core::diff_record(obj(R"({"tags":[1,"a",{"b":[2]}]})"), obj(R"({"tags":[1,"a",{"b":[2]}]})")),
+    check_json(core::diff_record(obj(R"({"tags":[1,"a",{"b":[2]}]})"),
+                                 obj(R"({"tags":[1,"a",{"b":[2]}]})")),
                "null");
 }
 
@@ -154,8 +166,9 @@ BOOST_AUTO_TEST_CASE(D6_patch_threshold_is_max_of_length_over_5_and_1) {
     // 7 items: 7/5 = 1.4 is a real division, so 2 changes already put.
     check_json(core::diff_record(obj(R"({"a":[0,1,2,3,4,5,6]})"), obj(R"({"a":[0,1,2,3,4,5,60]})")),
                R"({"a":["patch",{"6":["put",60]}]})");
-    check_json(core::diff_record(obj(R"({"a":[0,1,2,3,4,5,6]})"), obj(R"({"a":[0,1,2,3,4,50,60]})")),
-               R"({"a":["put",[0,1,2,3,4,50,60]]})");
+    check_json(
+        core::diff_record(obj(R"({"a":[0,1,2,3,4,5,6]})"), obj(R"({"a":[0,1,2,3,4,50,60]})")),
+        R"({"a":["put",[0,1,2,3,4,50,60]]})");
     // 12 items: 2.4 allows 2 changes.
     check_json(core::diff_record(obj(R"({"a":[0,1,2,3,4,5,6,7,8,9,10,11]})"),
                                  obj(R"({"a":[0,10,2,3,4,5,6,7,8,9,10,110]})")),
@@ -163,16 +176,19 @@ BOOST_AUTO_TEST_CASE(D6_patch_threshold_is_max_of_length_over_5_and_1) {
     // Short arrays: one change patches, two put.
     check_json(core::diff_record(obj(R"({"a":[1,2]})"), obj(R"({"a":[1,3]})")),
                R"({"a":["patch",{"1":["put",3]}]})");
-    check_json(core::diff_record(obj(R"({"a":[1,2]})"), obj(R"({"a":[4,3]})")), R"({"a":["put",[4,3]]})");
+    check_json(core::diff_record(obj(R"({"a":[1,2]})"), obj(R"({"a":[4,3]})")),
+               R"({"a":["put",[4,3]]})");
 }
 
 BOOST_AUTO_TEST_CASE(D6_changed_object_items_are_diffed_recursively) {
-    check_json(core::diff_record(obj(R"({"props":{"points":[{"id":"a","x":0,"y":0},{"id":"b","x":5,"y":5}]}})"),
-                                 obj(R"({"props":{"points":[{"id":"a","x":0,"y":0},{"id":"b","x":7,"y":5}]}})")),
+    check_json(core::diff_record(
+                   obj(R"({"props":{"points":[{"id":"a","x":0,"y":0},{"id":"b","x":5,"y":5}]}})"),
+                   obj(R"({"props":{"points":[{"id":"a","x":0,"y":0},{"id":"b","x":7,"y":5}]}})")),
                R"({"props":["patch",{"points":["patch",{"1":["patch",{"x":["put",7]}]}]}]})");
     // Nested arrays: the inner array grows, so the item gets an append.
-    check_json(core::diff_record(obj(R"({"segments":[[1,2],[3]]})"), obj(R"({"segments":[[1,2],[3,4]]})")),
-               R"({"segments":["patch",{"1":["append",[4],1]}]})");
+    check_json(
+        core::diff_record(obj(R"({"segments":[[1,2],[3]]})"), obj(R"({"segments":[[1,2],[3,4]]})")),
+        R"({"segments":["patch",{"1":["append",[4],1]}]})");
 }
 
 BOOST_AUTO_TEST_CASE(D6_falsy_primitive_and_mixed_kind_items_are_put) {
@@ -191,13 +207,17 @@ BOOST_AUTO_TEST_CASE(D6_falsy_primitive_and_mixed_kind_items_are_put) {
 BOOST_AUTO_TEST_CASE(D7_grown_arrays_append) {
     check_json(core::diff_record(obj(R"({"a":[1,2]})"), obj(R"({"a":[1.0,2,3,{"x":4}]})")),
                R"({"a":["append",[3,{"x":4}],2]})");
-    check_json(core::diff_record(obj(R"({"a":[]})"), obj(R"({"a":["x"]})")), R"({"a":["append",["x"],0]})");
+    check_json(core::diff_record(obj(R"({"a":[]})"), obj(R"({"a":["x"]})")),
+               R"({"a":["append",["x"],0]})");
 }
 
 BOOST_AUTO_TEST_CASE(D7_truncated_or_changed_prefix_puts_whole_array) {
-    check_json(core::diff_record(obj(R"({"a":[1,2,3]})"), obj(R"({"a":[1,2]})")), R"({"a":["put",[1,2]]})");
-    check_json(core::diff_record(obj(R"({"a":[1,2,3]})"), obj(R"({"a":[]})")), R"({"a":["put",[]]})");
-    check_json(core::diff_record(obj(R"({"a":[1,2]})"), obj(R"({"a":[1,5,3]})")), R"({"a":["put",[1,5,3]]})");
+    check_json(core::diff_record(obj(R"({"a":[1,2,3]})"), obj(R"({"a":[1,2]})")),
+               R"({"a":["put",[1,2]]})");
+    check_json(core::diff_record(obj(R"({"a":[1,2,3]})"), obj(R"({"a":[]})")),
+               R"({"a":["put",[]]})");
+    check_json(core::diff_record(obj(R"({"a":[1,2]})"), obj(R"({"a":[1,5,3]})")),
+               R"({"a":["put",[1,5,3]]})");
 }
 
 BOOST_AUTO_TEST_CASE(D3_D4_D5_D6_shape_update_round_trips) {
@@ -238,10 +258,12 @@ BOOST_AUTO_TEST_CASE(ND1_maps_added_updated_and_removed) {
 
 BOOST_AUTO_TEST_CASE(ND1_D5_legacy_mode_reaches_updates) {
     core::records_diff changes;
-    changes.updated.push_back({"shape:1", obj(R"({"text":"Hello"})"), obj(R"({"text":"Hello world"})")});
+    changes.updated.push_back(
+        {"shape:1", obj(R"({"text":"Hello"})"), obj(R"({"text":"Hello world"})")});
     const auto result = core::get_network_diff(changes, true);
     BOOST_REQUIRE(result);
-    BOOST_TEST((*result->find("shape:1") == proto::record_op::patch(obj(R"({"text":["put","Hello world"]})"))));
+    BOOST_TEST((*result->find("shape:1") ==
+                proto::record_op::patch(obj(R"({"text":["put","Hello world"]})"))));
     const auto modern = core::get_network_diff(std::move(changes));
     BOOST_TEST((*modern->find("shape:1") ==
                 proto::record_op::patch(obj(R"({"text":["append"," world",5]})"))));

@@ -174,6 +174,39 @@ std::string_view type_name_of(const json::object& r) {
     return tn->get_string();
 }
 
+// ExtractBindings: arrow terminals bound to shapes become binding records.
+void extract_arrow_bindings(storage_txn& txn) {
+    std::vector<std::pair<std::string, json::object>> updates;
+    txn.for_each([&](std::string_view, const json::object& r) {
+        if (!str_eq(r.if_contains("typeName"), "shape") || !str_eq(r.if_contains("type"), "arrow")) return;
+        json::object next = r;
+        auto& props = props_of(next);
+        for (std::string_view terminal : {"start", "end"}) {
+            auto* t = props.if_contains(terminal);
+            if (!t || !t->is_object()) throw std::runtime_error("arrow terminal is not an object");
+            auto& term = t->get_object();
+            if (!str_eq(term.if_contains("type"), "binding")) {
+                term.erase("type");
+                continue;
+            }
+            std::string id = "binding:" + random_base62_digits(21);
+            json::object bprops{{"terminal", terminal}};
+            for (std::string_view k : {"normalizedAnchor", "isExact", "isPrecise"})
+                if (const auto* v = term.if_contains(k)) bprops[k] = *v;
+            json::object binding{{"typeName", "binding"}, {"id", id}, {"type", "arrow"}, {"meta", json::object{}},
+                                 {"props", std::move(bprops)}};
+            if (const auto* from = r.if_contains("id")) binding["fromId"] = *from;
+            if (const auto* to = term.if_contains("boundShapeId")) binding["toId"] = *to;
+            updates.emplace_back(std::move(id), std::move(binding));
+            *t = json::object{{"x", 0}, {"y", 0}};
+        }
+        const auto* id = r.if_contains("id");
+        if (!id || !id->is_string()) throw std::runtime_error("arrow has no string id");
+        updates.emplace_back(std::string(id->get_string()), std::move(next));
+    });
+    for (auto& [id, rec] : updates) txn.set(id, std::move(rec));
+}
+
 // Storage steps collect ids first: for_each forbids writes while visiting.
 void delete_where(storage_txn& txn, const std::function<bool(const json::object&)>& pred) {
     std::vector<std::string> ids;
@@ -338,6 +371,7 @@ const std::vector<tldraw_steps>& tldraw_ported_steps() {
         };
         const step del_flip = erase({"flipX", "flipY"});
 
+        storage("com.tldraw.shape.arrow/4", extract_arrow_bindings);
         props("com.tldraw.shape.arrow/5", add_scale, del_scale);
         props("com.tldraw.shape.arrow/6",
               [](json::object& p) {

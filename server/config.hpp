@@ -1,0 +1,71 @@
+#pragma once
+// tlsyncd's settings. Sources, later ones winning: built-in defaults, an
+// optional config file (--config FILE, `key = value` lines using the long
+// flag names), TLSYNC_* environment variables (TLSYNC_DATA_DIR for
+// --data-dir), command-line flags. server/config.cpp parses and validates;
+// an invalid value is reported naming the flag, and tlsyncd exits with 2.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tlsync::server {
+
+enum class log_level { trace, debug, info, warn, error };
+
+struct config {
+    // network
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 5858;
+    std::string tls_cert; // PEM chain file; TLS is on when both are set
+    std::string tls_key;  // PEM private key file
+    int threads = 0;      // io_context threads; 0: number of cores
+    std::string admin_token; // bearer token for /admin/...; empty: admin API disabled
+
+    // storage
+    std::string data_dir = "./data";
+    std::chrono::milliseconds flush_interval{500}; // write-behind to SQLite
+    bool fsync = false; // SQLite synchronous=FULL instead of NORMAL
+
+    // limits
+    std::size_t max_message_bytes = 32u << 20;      // one (reassembled) client message
+    std::size_t max_frame_bytes = 2u << 20;         // one websocket frame (a chunk is <= 1 MiB)
+    std::size_t max_outbound_queue_bytes = 64u << 20; // per connection, before it is closed
+    std::size_t max_connections = 20000;
+    std::size_t max_http_body_bytes = 64u << 20;    // admin uploads (snapshots)
+
+    // timing (SPEC defaults)
+    std::chrono::milliseconds session_idle_timeout{20000};   // RC6
+    std::chrono::milliseconds session_start_wait{10000};     // SES1
+    std::chrono::milliseconds session_removal_wait{5000};    // SES1
+    std::chrono::milliseconds data_debounce{16};             // RB1
+    std::chrono::milliseconds handshake_timeout{10000};      // HTTP request + TLS + upgrade
+    std::chrono::milliseconds idle_timeout{60000};           // websocket with no frames at all
+    std::chrono::milliseconds shutdown_timeout{10000};       // graceful shutdown deadline
+    std::chrono::milliseconds room_unload_delay{5000};       // empty room kept loaded this long
+
+    // logging
+    log_level log = log_level::info;
+    bool log_json = false;
+
+    [[nodiscard]] bool tls_enabled() const noexcept { return !tls_cert.empty() && !tls_key.empty(); }
+};
+
+// Result of parsing: a config, or --help/--version text to print and exit 0,
+// or an error to print and exit 2.
+struct config_result {
+    std::optional<config> cfg;
+    std::string output; // help/version text
+    std::string error;  // names the flag: "--port: expected 1-65535, got 'x'"
+};
+
+// `env` is the process environment (KEY=VALUE strings).
+[[nodiscard]] config_result parse_config(const std::vector<std::string>& args,
+                                         const std::vector<std::string>& env);
+
+[[nodiscard]] std::string help_text();
+
+} // namespace tlsync::server

@@ -42,11 +42,13 @@ schema make_test_schema() {
                                [](json::object& r) { r.erase("genre"); }, {}});
     book.migrations.push_back({"com.tldraw.book/2", migration_scope::record, {}, of_type("book"),
                                [](json::object& r) {
-                                   r["name"] = r.at("title");
+                                   json::value title = r.at("title"); // copy: insertion may rehash
+                                   r["name"] = std::move(title);
                                    r.erase("title");
                                },
                                [](json::object& r) {
-                                   r["title"] = r.at("name");
+                                   json::value name = r.at("name");
+                                   r["title"] = std::move(name);
                                    r.erase("name");
                                },
                                {}});

@@ -391,7 +391,7 @@ std::vector<session_info> room::sessions() const {
     std::vector<session_info> out;
     out.reserve(sessions_.size());
     for (const auto& [id, s] : sessions_)
-        out.push_back({id, s->state, s->is_readonly, s->presence_id, s->protocol_version});
+        out.push_back({id, s->socket_id, s->state, s->is_readonly, s->presence_id, s->protocol_version});
     return out;
 }
 

@@ -78,6 +78,7 @@ using room_action = std::variant<send_action, close_action, session_removed_even
 
 struct session_info {
     std::string session_id;
+    std::uint64_t socket_id = 0;
     session_state state = session_state::awaiting_connect;
     bool is_readonly = false;
     std::optional<std::string> presence_id;

@@ -1,0 +1,198 @@
+// The room actor: a core::room on a strand. The room decides, this file
+// carries out: it routes the room's actions to connections, drives the
+// room's single deadline with one timer, and flushes changed documents to
+// SQLite on the blocking pool (write-behind, at most one flush in flight).
+
+#include "server/room_actor_impl.hpp"
+
+#include "server/log.hpp"
+#include "server/metrics.hpp"
+
+#include <boost/asio/post.hpp>
+
+namespace tlsync::server::detail {
+
+using clock = std::chrono::steady_clock;
+
+room_actor_impl::room_actor_impl(std::string id, net::any_io_executor io,
+                                 net::any_io_executor blocking, const config& cfg,
+                                 std::shared_ptr<const core::schema> schema,
+                                 std::weak_ptr<room_owner> owner)
+    : id_(std::move(id)), strand_(net::make_strand(io)), blocking_(std::move(blocking)), cfg_(cfg),
+      schema_(std::move(schema)), owner_(std::move(owner)), timer_(strand_),
+      flush_timer_(strand_), unload_timer_(strand_) {
+    global_metrics().rooms_loaded.add();
+}
+
+room_actor_impl::~room_actor_impl() {
+    global_metrics().rooms_loaded.sub();
+    global_metrics().sessions_awaiting_connect.sub(gauge_counts_[0]);
+    global_metrics().sessions_connected.sub(gauge_counts_[1]);
+    global_metrics().sessions_awaiting_removal.sub(gauge_counts_[2]);
+}
+
+core::timestamp room_actor_impl::now() {
+    return std::chrono::duration_cast<core::timestamp>(clock::now().time_since_epoch());
+}
+
+void room_actor_impl::when_loaded(std::function<void()> op) {
+    if (phase_ == phase::loading) {
+        pending_.push_back(std::move(op));
+        return;
+    }
+    if (phase_ == phase::unloading) { // someone came back: stay loaded
+        phase_ = phase::running;
+        unload_timer_.cancel();
+    }
+    op();
+}
+
+// ------------------------------------------------------------------ loading
+
+void room_actor_impl::start() {
+    net::post(blocking_, [self = self()] {
+        try {
+            auto store = std::make_shared<room_store>(self->cfg_, self->id_);
+            auto snapshot = store->load();
+            self->on_strand([self, store, snapshot = std::move(snapshot)]() mutable {
+                self->store_ = std::move(store);
+                self->loaded(std::move(snapshot));
+            });
+        } catch (const std::exception& e) {
+            self->on_strand([self, what = std::string(e.what())] { self->load_failed(what); });
+        }
+    });
+}
+
+void room_actor_impl::loaded(core::room_snapshot snapshot) {
+    flushed_clock_ = snapshot.document_clock;
+    flushed_history_start_ = snapshot.tombstone_history_starts_at_clock;
+    core::room_config rc;
+    rc.idle_timeout = cfg_.session_idle_timeout;
+    rc.start_wait = cfg_.session_start_wait;
+    rc.removal_wait = cfg_.session_removal_wait;
+    rc.data_debounce = cfg_.data_debounce;
+    rc.log_warning = [id = id_](std::string_view m) { log::debug(m, {{"room", id}}); };
+    auto memory = std::make_unique<core::memory_storage>(std::move(snapshot), schema_->serialize());
+    memory_ = memory.get();
+    try {
+        room_ = std::make_unique<core::room>(schema_, std::move(memory), rc, now());
+    } catch (const std::exception& e) { // RC3 could not migrate the stored room
+        memory_ = nullptr;
+        load_failed(e.what());
+        return;
+    }
+    phase_ = phase::running;
+    log::info("room loaded", {{"room", id_}, {"clock", std::to_string(room_->document_clock())}});
+    auto pending = std::move(pending_);
+    for (auto& op : pending) op();
+    process();
+}
+
+void room_actor_impl::load_failed(const std::string& what) {
+    log::error("room failed to load", {{"room", id_}, {"error", what}});
+    phase_ = phase::failed;
+    pending_.clear();
+    // 1011: the server hit a condition it could not handle; clients retry.
+    for (auto& [id, sink] : sinks_)
+        if (auto s = sink.lock()) s->close(1011, "room unavailable");
+    sinks_.clear();
+    if (auto owner = owner_.lock()) owner->unloaded(id_, this); // the next attempt retries
+}
+
+// ------------------------------------------------------------------ inputs
+
+void room_actor_impl::join(core::socket_ref socket, bool is_readonly, std::weak_ptr<session_sink> sink) {
+    on_strand([this, socket = std::move(socket), is_readonly, sink = std::move(sink)]() mutable {
+        if (phase_ == phase::stopped) {
+            if (!successor_)
+                if (auto owner = owner_.lock()) successor_ = owner->reacquire(id_);
+            if (successor_) successor_->join(std::move(socket), is_readonly, std::move(sink));
+            else if (auto s = sink.lock()) s->close(1012, "server shutting down");
+            return;
+        }
+        if (phase_ == phase::failed) {
+            if (auto s = sink.lock()) s->close(1011, "room unavailable");
+            return;
+        }
+        sinks_[socket.socket_id] = sink;
+        when_loaded([this, socket, is_readonly] {
+            room_->handle_new_session(socket, is_readonly, now());
+            process();
+        });
+    });
+}
+
+void room_actor_impl::message(core::socket_ref socket, proto::client_message msg) {
+    on_strand([this, socket = std::move(socket), msg = std::move(msg)]() mutable {
+        if (phase_ == phase::stopped && successor_) {
+            successor_->message(std::move(socket), std::move(msg));
+            return;
+        }
+        if (phase_ == phase::failed || phase_ == phase::stopped) return;
+        when_loaded([this, socket = std::move(socket), msg = std::move(msg)] {
+            const bool is_push = std::holds_alternative<proto::push_request>(msg);
+            const auto t0 = clock::now();
+            room_->handle_message(socket, msg, now());
+            process();
+            if (is_push)
+                global_metrics().push_seconds.observe(
+                    std::chrono::duration<double>(clock::now() - t0).count());
+        });
+    });
+}
+
+void room_actor_impl::leave(core::socket_ref socket) {
+    on_strand([this, socket = std::move(socket)]() mutable {
+        if (phase_ == phase::stopped && successor_) {
+            successor_->leave(std::move(socket));
+            return;
+        }
+        if (phase_ != phase::running && phase_ != phase::unloading && phase_ != phase::loading) return;
+        when_loaded([this, socket] {
+            room_->handle_close(socket, now());
+            process();
+        });
+    });
+}
+
+void room_actor_impl::reject(core::socket_ref socket, std::string reason) {
+    on_strand([this, socket = std::move(socket), reason = std::move(reason)]() mutable {
+        if (phase_ == phase::stopped && successor_) {
+            successor_->reject(std::move(socket), std::move(reason));
+            return;
+        }
+        if (phase_ == phase::failed || phase_ == phase::stopped) return;
+        when_loaded([this, socket, reason] {
+            // Reject the session only while this socket is its current one:
+            // a newer socket of the same session must not pay for an old one.
+            bool current = false;
+            for (const auto& s : room_->sessions())
+                if (s.session_id == socket.session_id && s.socket_id == socket.socket_id) current = true;
+            if (current) {
+                room_->reject_session(socket.session_id, reason);
+            } else if (auto it = sinks_.find(socket.socket_id); it != sinks_.end()) {
+                if (auto s = it->second.lock()) s->close(proto::sync_error_close_code, reason);
+                sinks_.erase(it);
+            }
+            global_metrics().count_rejection(reject_reason_from_close_reason(reason));
+            process();
+        });
+    });
+}
+
+void room_actor_impl::visit(std::function<void(core::room*)> f) {
+    on_strand([this, f = std::move(f)]() mutable {
+        if (phase_ == phase::loading) {
+            pending_.push_back([this, f = std::move(f)] {
+                f(room_.get());
+                process();
+            });
+            return;
+        }
+        f(phase_ == phase::running || phase_ == phase::unloading ? room_.get() : nullptr);
+        if (room_) process();
+    });
+}
+
+} // namespace tlsync::server::detail

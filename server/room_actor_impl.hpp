@@ -1,0 +1,122 @@
+#pragma once
+// The room actor's implementation, shared by room_actor.cpp and
+// room_service.cpp. Everything below runs on strand_ unless it says so.
+
+#include "core/memory_storage.hpp"
+#include "core/room.hpp"
+#include "server/config.hpp"
+#include "server/log.hpp"
+#include "server/room_actor.hpp"
+#include "server/room_store.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace tlsync::server {
+
+namespace net = boost::asio;
+
+namespace detail {
+
+class room_owner {
+public:
+    virtual ~room_owner() = default;
+    // The actor finished unloading: forget it (if it is still the one mapped).
+    virtual void unloaded(const std::string& id, const room_actor* actor) = 0;
+    // The successor for an actor that unloaded while a session still came in.
+    virtual std::shared_ptr<room_actor> reacquire(const std::string& id) = 0;
+};
+
+class room_actor_impl final : public room_actor {
+public:
+    room_actor_impl(std::string id, net::any_io_executor io, net::any_io_executor blocking,
+                    const config& cfg, std::shared_ptr<const core::schema> schema,
+                    std::weak_ptr<room_owner> owner);
+    ~room_actor_impl() override;
+
+    const std::string& id() const noexcept override { return id_; }
+    void join(core::socket_ref socket, bool is_readonly, std::weak_ptr<session_sink> sink) override;
+    void message(core::socket_ref socket, proto::client_message msg) override;
+    void leave(core::socket_ref socket) override;
+    void reject(core::socket_ref socket, std::string reason) override;
+
+    // Starts loading from disk. Called once, by the owner, after construction.
+    void start();
+    // Shutdown: close every session with `code`, flush, then `done` (on the strand).
+    void stop(std::uint16_t code, std::function<void()> done);
+    // Runs `f` with the room on the strand (nullptr if it is not loaded).
+    void visit(std::function<void(core::room*)> f);
+
+private:
+    enum class phase { loading, running, unloading, stopped, failed };
+
+    std::shared_ptr<room_actor_impl> self() {
+        return std::static_pointer_cast<room_actor_impl>(shared_from_this());
+    }
+    template <class F> void on_strand(F&& f);
+    void when_loaded(std::function<void()> op);
+    void loaded(core::room_snapshot snapshot);
+    void load_failed(const std::string& what);
+
+    static core::timestamp now();
+    void process(); // carries out the room's actions, re-arms timers
+    void arm_timer();
+    void arm_flush();
+    void start_flush();
+    void flush_done(std::int64_t clock, std::int64_t history_start, std::optional<std::string> error);
+    void maybe_unload();
+    void update_session_gauges(bool force);
+    [[nodiscard]] bool dirty() const;
+
+    std::string id_;
+    net::strand<net::any_io_executor> strand_;
+    net::any_io_executor blocking_;
+    const config& cfg_;
+    std::shared_ptr<const core::schema> schema_;
+    std::weak_ptr<room_owner> owner_;
+
+    phase phase_ = phase::loading;
+    std::vector<std::function<void()>> pending_; // arrived while loading
+    std::unique_ptr<core::room> room_;
+    core::memory_storage* memory_ = nullptr; // owned by room_
+    std::shared_ptr<room_store> store_;      // used on the blocking pool only
+    std::unordered_map<std::uint64_t, std::weak_ptr<session_sink>> sinks_;
+    std::shared_ptr<room_actor> successor_;
+
+    net::steady_timer timer_;
+    std::optional<core::timestamp> armed_for_;
+    net::steady_timer flush_timer_;
+    bool flush_armed_ = false;
+    bool flush_in_flight_ = false;
+    std::chrono::milliseconds flush_backoff_{0};
+    std::int64_t flushed_clock_ = 0;
+    std::int64_t flushed_history_start_ = 0;
+    net::steady_timer unload_timer_;
+    std::vector<std::function<void()>> after_flush_; // stop() waiting for the last flush
+
+    std::int64_t gauge_counts_[3] = {0, 0, 0};
+    std::chrono::steady_clock::time_point gauges_updated_{};
+};
+
+template <class F> void room_actor_impl::on_strand(F&& f) {
+    // Exceptions are bugs: log them at the actor boundary and keep the
+    // process, and every other room, running.
+    net::post(strand_, [self = self(), f = std::forward<F>(f)]() mutable {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            log::error("room actor failed", {{"room", self->id()}, {"error", e.what()}});
+        }
+    });
+}
+
+} // namespace detail
+} // namespace tlsync::server

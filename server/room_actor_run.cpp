@@ -1,0 +1,222 @@
+// The room actor's machinery: carrying out actions, the deadline timer,
+// write-behind flushing, unloading and shutdown.
+
+#include "server/room_actor_impl.hpp"
+
+#include "server/log.hpp"
+#include "server/metrics.hpp"
+
+#include <boost/asio/post.hpp>
+
+namespace tlsync::server::detail {
+
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+msg_type type_of(core::outbound_kind k) {
+    switch (k) {
+    case core::outbound_kind::connect: return msg_type::connect;
+    case core::outbound_kind::data: return msg_type::data;
+    case core::outbound_kind::pong: return msg_type::pong;
+    case core::outbound_kind::custom: return msg_type::custom;
+    case core::outbound_kind::incompatibility_error: return msg_type::incompatibility_error;
+    }
+    return msg_type::other;
+}
+
+} // namespace
+
+void room_actor_impl::process() {
+    for (auto& action : room_->take_actions()) {
+        if (auto* send = std::get_if<core::send_action>(&action)) {
+            auto it = sinks_.find(send->to.socket_id);
+            if (it == sinks_.end()) continue;
+            if (auto sink = it->second.lock()) {
+                global_metrics().count_out(type_of(send->message.kind), send->message.size());
+                sink->deliver(std::move(send->message));
+            }
+        } else if (auto* close = std::get_if<core::close_action>(&action)) {
+            auto it = sinks_.find(close->to.socket_id);
+            if (it == sinks_.end()) continue;
+            if (auto sink = it->second.lock()) sink->close(close->code, close->reason);
+            if (close->code == proto::sync_error_close_code) {
+                global_metrics().count_rejection(reject_reason_from_close_reason(close->reason));
+                log::info("session rejected", {{"room", id_}, {"session", close->to.session_id},
+                                               {"reason", close->reason}});
+            }
+        } else if (auto* removed = std::get_if<core::session_removed_event>(&action)) {
+            sinks_.erase(removed->socket_id);
+            log::debug("session removed", {{"room", id_}, {"session", removed->session_id}});
+        } else if (std::holds_alternative<core::room_became_empty_event>(action)) {
+            maybe_unload();
+        }
+    }
+    update_session_gauges(false);
+    arm_timer();
+    arm_flush();
+}
+
+// ------------------------------------------------------------------ timer
+
+void room_actor_impl::arm_timer() {
+    const auto at = room_ ? room_->next_deadline() : std::nullopt;
+    if (at == armed_for_) return;
+    armed_for_ = at;
+    if (!at) {
+        timer_.cancel();
+        return;
+    }
+    timer_.expires_at(clock::time_point(std::chrono::duration_cast<clock::duration>(*at)));
+    timer_.async_wait([self = self(), at](boost::system::error_code ec) {
+        if (ec || self->armed_for_ != at || !self->room_) return; // re-armed or cancelled
+        self->armed_for_.reset();
+        try {
+            self->room_->on_timer(now());
+            self->process();
+        } catch (const std::exception& e) {
+            log::error("room timer failed", {{"room", self->id_}, {"error", e.what()}});
+        }
+    });
+}
+
+void room_actor_impl::update_session_gauges(bool force) {
+    const auto t = clock::now();
+    if (!force && t - gauges_updated_ < std::chrono::milliseconds(250)) return;
+    gauges_updated_ = t;
+    std::int64_t counts[3] = {0, 0, 0};
+    if (room_ && phase_ != phase::stopped)
+        for (const auto& s : room_->sessions()) ++counts[static_cast<int>(s.state)];
+    auto& m = global_metrics();
+    gauge* gauges[3] = {&m.sessions_awaiting_connect, &m.sessions_connected, &m.sessions_awaiting_removal};
+    for (int i = 0; i < 3; ++i) {
+        gauges[i]->add(counts[i] - gauge_counts_[i]);
+        gauge_counts_[i] = counts[i];
+    }
+}
+
+// ------------------------------------------------------------------ flushing
+
+bool room_actor_impl::dirty() const {
+    return memory_ && (memory_->get_clock() != flushed_clock_ ||
+                       memory_->tombstone_history_starts_at_clock() != flushed_history_start_);
+}
+
+void room_actor_impl::arm_flush() {
+    if (flush_armed_ || flush_in_flight_ || !dirty()) return;
+    flush_armed_ = true;
+    flush_timer_.expires_after(cfg_.flush_interval + flush_backoff_);
+    flush_timer_.async_wait([self = self()](boost::system::error_code) {
+        self->flush_armed_ = false;
+        self->start_flush();
+    });
+}
+
+void room_actor_impl::start_flush() {
+    if (flush_in_flight_ || !memory_ || !store_) return;
+    if (!dirty()) {
+        auto waiting = std::move(after_flush_);
+        for (auto& f : waiting) f();
+        return;
+    }
+    flush_in_flight_ = true;
+    // Only the copy of what changed happens on the strand; encoding and the
+    // SQLite transaction happen on the blocking pool.
+    auto delta = std::make_shared<core::room_delta>(memory_->delta_since(flushed_clock_));
+    net::post(blocking_, [self = self(), delta] {
+        const auto t0 = clock::now();
+        std::optional<std::string> error;
+        try {
+            self->store_->write(*delta);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        global_metrics().flush_seconds.observe(std::chrono::duration<double>(clock::now() - t0).count());
+        net::post(self->strand_, [self, delta, error = std::move(error)] {
+            self->flush_done(delta->document_clock, delta->tombstone_history_starts_at_clock, error);
+        });
+    });
+}
+
+void room_actor_impl::flush_done(std::int64_t clock, std::int64_t history_start,
+                                 std::optional<std::string> error) {
+    flush_in_flight_ = false;
+    if (error) {
+        // Keep everything in memory and retry with backoff: an edit that was
+        // acknowledged is never dropped because the disk hiccuped.
+        global_metrics().flushes_failed.inc();
+        flush_backoff_ = std::min(std::chrono::milliseconds(30000),
+                                  std::max(std::chrono::milliseconds(500), flush_backoff_ * 2));
+        log::error("room flush failed", {{"room", id_}, {"error", *error}});
+    } else {
+        flush_backoff_ = std::chrono::milliseconds(0);
+        flushed_clock_ = clock;
+        flushed_history_start_ = history_start;
+    }
+    if (!after_flush_.empty() && !error) {
+        start_flush(); // more changed while we wrote, or run the waiters
+        return;
+    }
+    arm_flush();
+    if (phase_ == phase::unloading) maybe_unload();
+}
+
+// ------------------------------------------------------------------ unloading
+
+void room_actor_impl::maybe_unload() {
+    if (phase_ == phase::stopped || phase_ == phase::failed) return;
+    if (!room_ || room_->session_count() > 0) return;
+    if (phase_ == phase::running) {
+        // Keep an empty room a little: reloads are not free, and a client
+        // whose connection blipped is usually right back.
+        phase_ = phase::unloading;
+        unload_timer_.expires_after(cfg_.room_unload_delay);
+        unload_timer_.async_wait([self = self()](boost::system::error_code ec) {
+            if (!ec && self->phase_ == phase::unloading) self->maybe_unload();
+        });
+        return;
+    }
+    // phase::unloading, the delay has passed: flush everything, then go.
+    if (unload_timer_.expiry() > clock::now()) return;
+    if (dirty() || flush_in_flight_) {
+        if (!flush_in_flight_) start_flush();
+        return;
+    }
+    phase_ = phase::stopped;
+    timer_.cancel();
+    flush_timer_.cancel();
+    room_->close();
+    update_session_gauges(true);
+    log::info("room unloaded", {{"room", id_}});
+    // The database closes on the blocking pool with the last reference.
+    net::post(blocking_, [store = std::move(store_)]() mutable { store.reset(); });
+    if (auto owner = owner_.lock()) owner->unloaded(id_, this);
+}
+
+// ------------------------------------------------------------------ shutdown
+
+void room_actor_impl::stop(std::uint16_t code, std::function<void()> done) {
+    on_strand([this, code, done = std::move(done)]() mutable {
+        if (phase_ == phase::loading) {
+            pending_.push_back([this, code, done = std::move(done)]() mutable { stop(code, std::move(done)); });
+            return;
+        }
+        if (!room_ || phase_ == phase::stopped || phase_ == phase::failed) {
+            done();
+            return;
+        }
+        room_->close(code, "server shutting down");
+        process();
+        phase_ = phase::stopped;
+        timer_.cancel();
+        unload_timer_.cancel();
+        update_session_gauges(true);
+        after_flush_.push_back([this, done = std::move(done)] {
+            net::post(blocking_, [store = std::move(store_)]() mutable { store.reset(); });
+            done();
+        });
+        start_flush();
+    });
+}
+
+} // namespace tlsync::server::detail

@@ -1,0 +1,179 @@
+// The room actor on a real io_context with a temporary data directory:
+// routing to sinks, write-behind persistence, unloading and shutdown.
+
+#include "core/tldraw_schema.hpp"
+#include "proto/codec.hpp"
+#include "server/room_service.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <mutex>
+#include <random>
+
+using namespace tlsync;
+using namespace std::chrono_literals;
+namespace net = boost::asio;
+
+namespace {
+
+struct temp_dir {
+    std::filesystem::path path;
+    temp_dir() {
+        path = std::filesystem::temp_directory_path() /
+               ("tlsync-actor-" + std::to_string(std::random_device{}()));
+        std::filesystem::create_directories(path);
+    }
+    ~temp_dir() { std::filesystem::remove_all(path); }
+};
+
+// Records what the room sends, as a websocket connection would receive it.
+struct recording_sink : server::session_sink {
+    std::mutex m;
+    std::vector<std::string> frames;
+    std::optional<std::pair<std::optional<std::uint16_t>, std::string>> closed;
+    void deliver(core::outbound_message msg) override {
+        std::lock_guard l(m);
+        frames.push_back(msg.text());
+    }
+    void close(std::optional<std::uint16_t> code, std::string reason) override {
+        std::lock_guard l(m);
+        if (!closed) closed.emplace(code, std::move(reason));
+    }
+    bool saw(std::string_view needle) {
+        std::lock_guard l(m);
+        for (const auto& f : frames)
+            if (f.find(needle) != std::string::npos) return true;
+        return false;
+    }
+};
+
+struct fixture {
+    temp_dir dir;
+    server::config cfg;
+    net::io_context io;
+    net::thread_pool blocking{1};
+    std::shared_ptr<server::room_service> service;
+
+    fixture() {
+        cfg.data_dir = dir.path.string();
+        cfg.flush_interval = 50ms;
+        cfg.room_unload_delay = 100ms;
+        cfg.session_removal_wait = 100ms;
+        service = server::make_room_service(io.get_executor(), blocking.get_executor(), cfg,
+                                            core::make_tldraw_schema());
+    }
+    ~fixture() { blocking.join(); }
+
+    // Runs the loop until `pred` holds or 5 s pass.
+    template <class P> bool run_until(P pred) {
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (!pred() && std::chrono::steady_clock::now() < deadline) {
+            io.restart();
+            io.run_for(10ms);
+        }
+        return pred();
+    }
+
+    proto::client_message connect_msg(std::int64_t clock = -1) {
+        proto::connect_request c;
+        c.connect_request_id = "r1";
+        c.last_server_clock = clock;
+        c.protocol_version = 8;
+        c.schema = core::make_tldraw_schema()->serialize();
+        return c;
+    }
+};
+
+proto::client_message push_page(const std::string& name) {
+    auto text = R"({"type":"push","clientClock":1,"diff":{"page:page":["patch",{"name":["put",")" +
+                name + R"("]}]}})";
+    return proto::decode_client_message(text).value();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(room_actor)
+
+BOOST_FIXTURE_TEST_CASE(joins_connects_and_routes_broadcasts, fixture) {
+    auto room = service->acquire("r1");
+    BOOST_REQUIRE(room);
+    BOOST_TEST(!service->acquire("bad id!"));
+    auto a = std::make_shared<recording_sink>();
+    auto b = std::make_shared<recording_sink>();
+    room->join({"a", 1}, false, a);
+    room->join({"b", 2}, false, b);
+    room->message({"a", 1}, connect_msg());
+    room->message({"b", 2}, connect_msg());
+    BOOST_REQUIRE(run_until([&] { return a->saw("wipe_all") && b->saw("wipe_all"); }));
+    room->message({"a", 1}, push_page("Renamed"));
+    BOOST_TEST(run_until([&] { return b->saw("Renamed") && a->saw("commit"); }));
+}
+
+BOOST_FIXTURE_TEST_CASE(changes_reach_disk_and_survive_unload, fixture) {
+    {
+        auto room = service->acquire("persist");
+        auto a = std::make_shared<recording_sink>();
+        room->join({"a", 1}, false, a);
+        room->message({"a", 1}, connect_msg());
+        room->message({"a", 1}, push_page("Kept"));
+        BOOST_REQUIRE(run_until([&] { return a->saw("commit"); }));
+        room->leave({"a", 1});
+    }
+    // removal wait, unload delay and the final flush pass; the room goes
+    BOOST_REQUIRE(run_until([&] { return service->rooms().empty(); }));
+    BOOST_TEST(std::filesystem::exists(dir.path / "rooms" / "persist.sqlite"));
+    auto room = service->acquire("persist");
+    auto c = std::make_shared<recording_sink>();
+    room->join({"c", 3}, false, c);
+    room->message({"c", 3}, connect_msg());
+    BOOST_TEST(run_until([&] { return c->saw("Kept"); }));
+}
+
+BOOST_FIXTURE_TEST_CASE(shutdown_flushes_and_closes_with_1012, fixture) {
+    auto room = service->acquire("bye");
+    auto a = std::make_shared<recording_sink>();
+    room->join({"a", 1}, false, a);
+    room->message({"a", 1}, connect_msg());
+    room->message({"a", 1}, push_page("Flushed"));
+    BOOST_REQUIRE(run_until([&] { return a->saw("commit"); }));
+    bool done = false;
+    service->shutdown(1012, [&] { done = true; });
+    BOOST_REQUIRE(run_until([&] { return done; }));
+    BOOST_REQUIRE(a->closed.has_value());
+    BOOST_TEST(*a->closed->first == 1012);
+    BOOST_TEST(!service->acquire("bye"));
+    // a fresh service over the same directory sees the flushed edit
+    auto again = server::make_room_service(io.get_executor(), blocking.get_executor(), cfg,
+                                           core::make_tldraw_schema());
+    auto r = again->acquire("bye");
+    auto c = std::make_shared<recording_sink>();
+    r->join({"c", 9}, false, c);
+    r->message({"c", 9}, connect_msg());
+    BOOST_TEST(run_until([&] { return c->saw("Flushed"); }));
+}
+
+BOOST_FIXTURE_TEST_CASE(reject_closes_current_socket_with_4099, fixture) {
+    auto room = service->acquire("rej");
+    auto a = std::make_shared<recording_sink>();
+    room->join({"a", 1}, false, a);
+    room->message({"a", 1}, connect_msg());
+    BOOST_REQUIRE(run_until([&] { return a->saw("wipe_all"); }));
+    room->reject({"a", 1}, "UNKNOWN_ERROR");
+    BOOST_REQUIRE(run_until([&] { return a->closed.has_value(); }));
+    BOOST_TEST(*a->closed->first == 4099);
+    BOOST_TEST(a->closed->second == "UNKNOWN_ERROR");
+}
+
+BOOST_FIXTURE_TEST_CASE(unusable_data_dir_is_a_startup_error, fixture) {
+    server::config bad = cfg;
+    bad.data_dir = "/proc/definitely/not/writable";
+    BOOST_CHECK_THROW(server::make_room_service(io.get_executor(), blocking.get_executor(), bad,
+                                                core::make_tldraw_schema()),
+                      std::runtime_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -21,23 +21,42 @@ incompatibility_reason legacy_reason_for(std::string_view reason) noexcept {
     return incompatibility_reason::invalid_operation;
 }
 
+std::ptrdiff_t network_diff::position(std::string_view id) const noexcept {
+    if (!index_.empty()) {
+        auto it = index_.find(std::string(id));
+        return it == index_.end() ? -1 : static_cast<std::ptrdiff_t>(it->second);
+    }
+    for (std::size_t i = 0; i < entries_.size(); ++i)
+        if (entries_[i].first == id) return static_cast<std::ptrdiff_t>(i);
+    return -1;
+}
+
 const record_op* network_diff::find(std::string_view id) const noexcept {
-    auto it = std::find_if(entries_.begin(), entries_.end(),
-                           [&](const entry& e) { return e.first == id; });
-    return it == entries_.end() ? nullptr : &it->second;
+    const auto i = position(id);
+    return i < 0 ? nullptr : &entries_[static_cast<std::size_t>(i)].second;
 }
 
 void network_diff::set(std::string id, record_op op) {
-    auto it = std::find_if(entries_.begin(), entries_.end(),
-                           [&](const entry& e) { return e.first == id; });
-    if (it != entries_.end())
-        it->second = std::move(op);
-    else
-        entries_.emplace_back(std::move(id), std::move(op));
+    if (const auto i = position(id); i >= 0) {
+        entries_[static_cast<std::size_t>(i)].second = std::move(op);
+        return;
+    }
+    if (index_.empty() && entries_.size() >= index_threshold) {
+        index_.reserve(entries_.size() * 2);
+        for (std::size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].first, i);
+    }
+    if (!index_.empty()) index_.emplace(id, entries_.size());
+    entries_.emplace_back(std::move(id), std::move(op));
 }
 
 void network_diff::erase(std::string_view id) {
-    std::erase_if(entries_, [&](const entry& e) { return e.first == id; });
+    const auto i = position(id);
+    if (i < 0) return;
+    entries_.erase(entries_.begin() + i);
+    if (!index_.empty()) { // positions after i moved: rebuild
+        index_.clear();
+        for (std::size_t j = 0; j < entries_.size(); ++j) index_.emplace(entries_[j].first, j);
+    }
 }
 
 bool operator==(const network_diff& a, const network_diff& b) noexcept {

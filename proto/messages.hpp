@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -81,16 +82,26 @@ public:
     // Appends without looking for an existing entry: for decoders and builders
     // whose ids are already unique (keys of a parsed JSON object). O(1).
     void append_unique(std::string id, record_op op) {
+        if (!index_.empty()) index_.emplace(id, entries_.size());
         entries_.emplace_back(std::move(id), std::move(op));
     }
     void erase(std::string_view id);
     void reserve(std::size_t n) { entries_.reserve(n); }
-    void clear() noexcept { entries_.clear(); }
+    void clear() noexcept {
+        entries_.clear();
+        index_.clear();
+    }
 
     friend bool operator==(const network_diff& a, const network_diff& b) noexcept; // order-insensitive
 
 private:
+    // Small diffs (the common push) are searched linearly; past this size an
+    // id -> position index keeps set/find O(1) for connect-sized diffs.
+    static constexpr std::size_t index_threshold = 32;
+    [[nodiscard]] std::ptrdiff_t position(std::string_view id) const noexcept;
+
     std::vector<entry> entries_;
+    std::unordered_map<std::string, std::size_t> index_;
 };
 
 // ---------------------------------------------------------------- client -> server

@@ -9,7 +9,7 @@ namespace detail {
 // was there so a throwing callback can be undone (SS5) and so SS7's `before`
 // states are at hand.
 class memory_txn final : public storage_txn {
-public:
+  public:
     explicit memory_txn(memory_storage& s) : s_(s), start_clock_(s.clock_), clock_(s.clock_) {}
 
     [[nodiscard]] std::int64_t get_clock() const override { return clock_; }
@@ -25,7 +25,8 @@ public:
         check_record_id(id, record);
         const auto clock = next_clock();
         remember(id);
-        if (const auto t = s_.tombstones_.find(id); t != s_.tombstones_.end()) s_.tombstones_.erase(t);
+        if (const auto t = s_.tombstones_.find(id); t != s_.tombstones_.end())
+            s_.tombstones_.erase(t);
         if (auto it = s_.documents_.find(id); it != s_.documents_.end()) {
             it->second = {std::move(record), clock};
         } else {
@@ -44,14 +45,17 @@ public:
         s_.request_tombstone_prune();
     }
 
-    void for_each(const std::function<void(std::string_view, const json::object&)>& f) const override {
+    void
+    for_each(const std::function<void(std::string_view, const json::object&)>& f) const override {
         check_open();
         std::vector<std::string> ids;
         ids.reserve(s_.documents_.size());
-        for (const auto& [id, doc] : s_.documents_) ids.push_back(id);
+        for (const auto& [id, doc] : s_.documents_)
+            ids.push_back(id);
         for (const auto& id : ids) {
             check_open();
-            if (const auto it = s_.documents_.find(id); it != s_.documents_.end()) f(id, it->second.state);
+            if (const auto it = s_.documents_.find(id); it != s_.documents_.end())
+                f(id, it->second.state);
         }
     }
 
@@ -66,7 +70,8 @@ public:
         s_.schema_ = std::move(schema);
     }
 
-    [[nodiscard]] std::optional<changes_since> get_changes_since(std::int64_t since) const override {
+    [[nodiscard]] std::optional<changes_since>
+    get_changes_since(std::int64_t since) const override {
         check_open();
         const auto clock = s_.clock_;
         if (since == clock) return std::nullopt;
@@ -74,7 +79,8 @@ public:
         changes_since out;
         out.wipe_all = since < s_.history_start_;
         for (const auto& [id, doc] : s_.documents_) {
-            if (out.wipe_all || doc.last_changed_clock > since) out.diff.puts.emplace_back(id, forward_put{std::nullopt, doc.state});
+            if (out.wipe_all || doc.last_changed_clock > since)
+                out.diff.puts.emplace_back(id, forward_put{std::nullopt, doc.state});
         }
         if (!out.wipe_all) {
             for (const auto& [id, tclock] : s_.tombstones_)
@@ -85,16 +91,21 @@ public:
 
     [[nodiscard]] forward_diff changes() const {
         std::map<std::string, std::optional<json::object>, std::less<>> before;
-        for (const auto& [id, o] : originals_) before.emplace(id, o.doc ? std::optional(o.doc->state) : std::nullopt);
+        for (const auto& [id, o] : originals_)
+            before.emplace(id, o.doc ? std::optional(o.doc->state) : std::nullopt);
         return forward_diff_from(before, [this](std::string_view id) { return get(id); });
     }
 
     void rollback() noexcept {
         for (auto& [id, o] : originals_) {
-            if (o.doc) s_.documents_.insert_or_assign(id, std::move(*o.doc));
-            else s_.documents_.erase(id);
-            if (o.tombstone) s_.tombstones_.insert_or_assign(id, *o.tombstone);
-            else s_.tombstones_.erase(id);
+            if (o.doc)
+                s_.documents_.insert_or_assign(id, std::move(*o.doc));
+            else
+                s_.documents_.erase(id);
+            if (o.tombstone)
+                s_.tombstones_.insert_or_assign(id, *o.tombstone);
+            else
+                s_.tombstones_.erase(id);
         }
         if (schema_before_) s_.schema_ = std::move(*schema_before_);
         s_.clock_ = start_clock_;
@@ -103,7 +114,7 @@ public:
     // Callbacks may keep the reference; using it afterwards is a bug we report.
     void close() noexcept { closed_ = true; }
 
-private:
+  private:
     struct original {
         std::optional<stored_document> doc;
         std::optional<std::int64_t> tombstone;
@@ -125,7 +136,8 @@ private:
         if (originals_.find(id) != originals_.end()) return;
         original o;
         if (const auto d = s_.documents_.find(id); d != s_.documents_.end()) o.doc = d->second;
-        if (const auto t = s_.tombstones_.find(id); t != s_.tombstones_.end()) o.tombstone = t->second;
+        if (const auto t = s_.tombstones_.find(id); t != s_.tombstones_.end())
+            o.tombstone = t->second;
         originals_.emplace(std::string(id), std::move(o));
     }
 
@@ -140,26 +152,33 @@ private:
 
 } // namespace detail
 
-memory_storage::memory_storage(std::optional<room_snapshot> snapshot, std::optional<json::object> default_schema) {
+memory_storage::memory_storage(std::optional<room_snapshot> snapshot,
+                               std::optional<json::object> default_schema) {
     room_snapshot s = snapshot ? std::move(*snapshot) : default_initial_snapshot();
     std::int64_t max_clock = 0;
     for (auto& doc : s.documents) {
         max_clock = std::max(max_clock, doc.last_changed_clock);
         const auto* id = doc.state.if_contains("id");
-        if (!id || !id->is_string()) throw std::invalid_argument("memory_storage: snapshot document without id");
+        if (!id || !id->is_string())
+            throw std::invalid_argument("memory_storage: snapshot document without id");
         documents_.insert_or_assign(std::string(id->get_string()), std::move(doc)); // IM6
     }
-    for (const auto& [id, clock] : s.tombstones) max_clock = std::max(max_clock, clock);
-    clock_ = std::max(max_clock, s.document_clock);                           // IM1
+    for (const auto& [id, clock] : s.tombstones)
+        max_clock = std::max(max_clock, clock);
+    clock_ = std::max(max_clock, s.document_clock);                         // IM1
     history_start_ = std::min(s.tombstone_history_starts_at_clock, clock_); // IM2
-    if (history_start_ != clock_) tombstones_ = std::move(s.tombstones);     // IM3
-    if (s.schema) schema_ = std::move(s.schema);
-    else schema_ = default_schema ? std::move(*default_schema) : detail::tldraw_earliest_schema(); // IM5
+    if (history_start_ != clock_) tombstones_ = std::move(s.tombstones);    // IM3
+    if (s.schema)
+        schema_ = std::move(s.schema);
+    else
+        schema_ =
+            default_schema ? std::move(*default_schema) : detail::tldraw_earliest_schema(); // IM5
 }
 
 memory_storage::~memory_storage() = default;
 
-txn_result memory_storage::transaction(const std::function<void(storage_txn&)>& f, const txn_options& opts) {
+txn_result memory_storage::transaction(const std::function<void(storage_txn&)>& f,
+                                       const txn_options& opts) {
     if (in_transaction_) throw storage_error("memory_storage: nested transaction");
     in_transaction_ = true;
     const auto clock_before = clock_;
@@ -187,7 +206,8 @@ room_snapshot memory_storage::get_snapshot() const {
     s.document_clock = clock_;
     s.tombstone_history_starts_at_clock = history_start_;
     s.documents.reserve(documents_.size());
-    for (const auto& [id, doc] : documents_) s.documents.push_back(doc);
+    for (const auto& [id, doc] : documents_)
+        s.documents.push_back(doc);
     s.tombstones = tombstones_;
     s.schema = schema_;
     return s;
@@ -196,12 +216,15 @@ room_snapshot memory_storage::get_snapshot() const {
 void memory_storage::prune_tombstones() {
     clear_tombstone_prune_request();
     if (tombstones_.size() <= max_tombstones) return;
-    std::vector<std::pair<std::string, std::int64_t>> sorted(tombstones_.begin(), tombstones_.end());
-    std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    std::vector<std::pair<std::string, std::int64_t>> sorted(tombstones_.begin(),
+                                                             tombstones_.end());
+    std::stable_sort(sorted.begin(), sorted.end(),
+                     [](const auto& a, const auto& b) { return a.second < b.second; });
     const auto pruning = compute_tombstone_pruning(sorted, clock_);
     if (!pruning) return;
     history_start_ = pruning->new_tombstone_history_starts_at_clock;
-    for (const auto& id : pruning->ids_to_delete) tombstones_.erase(id);
+    for (const auto& id : pruning->ids_to_delete)
+        tombstones_.erase(id);
 }
 
 room_delta memory_storage::delta_since(std::int64_t flushed_clock) const {

@@ -13,7 +13,7 @@ class memory_txn;
 }
 
 class memory_storage final : public sync_storage {
-public:
+  public:
     // Without a snapshot: default_initial_snapshot() (SS1). A snapshot without
     // a schema gets `default_schema`, else tldraw's earliest schema (IM5).
     // The snapshot's clocks are made consistent: the document clock is raised
@@ -24,19 +24,24 @@ public:
                             std::optional<json::object> default_schema = std::nullopt);
     ~memory_storage() override;
 
-    txn_result transaction(const std::function<void(storage_txn&)>& f, const txn_options& opts = {}) override;
+    txn_result transaction(const std::function<void(storage_txn&)>& f,
+                           const txn_options& opts = {}) override;
     [[nodiscard]] std::int64_t get_clock() const override { return clock_; }
     [[nodiscard]] room_snapshot get_snapshot() const override;
     void prune_tombstones() override;
 
     // Everything a receiver at `flushed_clock` lacks. O(documents + tombstones).
+    // Call it on the room's strand; the result owns its data, so it can be
+    // handed to the persistence thread for sqlite_storage::write_delta.
     [[nodiscard]] room_delta delta_since(std::int64_t flushed_clock) const;
 
-    [[nodiscard]] std::int64_t tombstone_history_starts_at_clock() const noexcept { return history_start_; }
+    [[nodiscard]] std::int64_t tombstone_history_starts_at_clock() const noexcept {
+        return history_start_;
+    }
     [[nodiscard]] std::size_t tombstone_count() const noexcept { return tombstones_.size(); }
     [[nodiscard]] std::size_t document_count() const noexcept { return documents_.size(); }
 
-private:
+  private:
     friend class detail::memory_txn;
 
     std::map<std::string, stored_document, std::less<>> documents_;

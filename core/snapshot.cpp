@@ -45,7 +45,8 @@ const json::value* present(const json::object& o, std::string_view key) {
 }
 
 const json::object& as_object(const json::value& v, std::string_view field) {
-    if (!v.is_object()) throw std::invalid_argument("snapshot: '" + std::string(field) + "' is not an object");
+    if (!v.is_object())
+        throw std::invalid_argument("snapshot: '" + std::string(field) + "' is not an object");
     return v.get_object();
 }
 
@@ -56,7 +57,8 @@ std::optional<json::object> schema_of(const json::object& o) {
 
 void check_has_id(const json::object& state, std::string_view field) {
     const auto* id = state.if_contains("id");
-    if (!id || !id->is_string()) throw std::invalid_argument("snapshot: '" + std::string(field) + "' has no string id");
+    if (!id || !id->is_string())
+        throw std::invalid_argument("snapshot: '" + std::string(field) + "' has no string id");
 }
 
 room_snapshot from_store_snapshot(const json::object& o) {
@@ -74,7 +76,8 @@ room_snapshot from_store_snapshot(const json::object& o) {
 
 json::object tldraw_earliest_schema() {
     auto schema = json::parse(tldraw_current_schema_json).as_object();
-    for (auto& [id, version] : schema["sequences"].as_object()) version = 0;
+    for (auto& [id, version] : schema["sequences"].as_object())
+        version = 0;
     return schema;
 }
 
@@ -87,15 +90,19 @@ room_snapshot room_snapshot_from_json(const json::value& v) {
         if (o.contains("store")) return detail::from_store_snapshot(o);
         throw std::invalid_argument("snapshot: neither 'documents' nor 'store'");
     }
-    if (!documents->is_array()) throw std::invalid_argument("snapshot: 'documents' is not an array");
+    if (!documents->is_array())
+        throw std::invalid_argument("snapshot: 'documents' is not an array");
 
     room_snapshot s;
     // SS17
-    if (const auto* c = detail::present(o, "documentClock")) s.document_clock = detail::to_clock(*c, "documentClock");
-    else if (const auto* c = detail::present(o, "clock")) s.document_clock = detail::to_clock(*c, "clock");
+    if (const auto* c = detail::present(o, "documentClock"))
+        s.document_clock = detail::to_clock(*c, "documentClock");
+    else if (const auto* c = detail::present(o, "clock"))
+        s.document_clock = detail::to_clock(*c, "clock");
     if (const auto* c = detail::present(o, "tombstoneHistoryStartsAtClock"))
         s.tombstone_history_starts_at_clock = detail::to_clock(*c, "tombstoneHistoryStartsAtClock");
-    else s.tombstone_history_starts_at_clock = s.document_clock;
+    else
+        s.tombstone_history_starts_at_clock = s.document_clock;
 
     s.documents.reserve(documents->get_array().size());
     for (const auto& d : documents->get_array()) {
@@ -111,7 +118,8 @@ room_snapshot room_snapshot_from_json(const json::value& v) {
     }
     if (const auto* t = detail::present(o, "tombstones")) {
         for (const auto& [id, clock] : detail::as_object(*t, "tombstones"))
-            s.tombstones[std::string(id)] = detail::to_clock(clock, "tombstones." + std::string(id));
+            s.tombstones[std::string(id)] =
+                detail::to_clock(clock, "tombstones." + std::string(id));
     }
     s.schema = detail::schema_of(o);
     return s;
@@ -123,10 +131,13 @@ json::object to_json(const room_snapshot& s) {
     o["tombstoneHistoryStartsAtClock"] = s.tombstone_history_starts_at_clock;
     json::array docs;
     docs.reserve(s.documents.size());
-    for (const auto& d : s.documents) docs.push_back(json::object{{"state", d.state}, {"lastChangedClock", d.last_changed_clock}});
+    for (const auto& d : s.documents)
+        docs.push_back(
+            json::object{{"state", d.state}, {"lastChangedClock", d.last_changed_clock}});
     o["documents"] = std::move(docs);
     json::object tombstones;
-    for (const auto& [id, clock] : s.tombstones) tombstones[id] = clock;
+    for (const auto& [id, clock] : s.tombstones)
+        tombstones[id] = clock;
     o["tombstones"] = std::move(tombstones);
     if (s.schema) o["schema"] = *s.schema;
     return o;
@@ -135,11 +146,17 @@ json::object to_json(const room_snapshot& s) {
 room_snapshot default_initial_snapshot() {
     room_snapshot s;
     // Field order as tldraw's RecordType.create produces it (defaults, id, props, typeName).
-    s.documents.push_back({json::object{{"gridSize", 10}, {"name", ""}, {"meta", json::object{}},
-                                        {"id", "document:document"}, {"typeName", "document"}},
+    s.documents.push_back({json::object{{"gridSize", 10},
+                                        {"name", ""},
+                                        {"meta", json::object{}},
+                                        {"id", "document:document"},
+                                        {"typeName", "document"}},
                            0});
-    s.documents.push_back({json::object{{"meta", json::object{}}, {"id", "page:page"}, {"name", "Page 1"},
-                                        {"index", "a1"}, {"typeName", "page"}},
+    s.documents.push_back({json::object{{"meta", json::object{}},
+                                        {"id", "page:page"},
+                                        {"name", "Page 1"},
+                                        {"index", "a1"},
+                                        {"typeName", "page"}},
                            0});
     s.schema = json::parse(detail::tldraw_current_schema_json).as_object();
     return s;
@@ -151,12 +168,14 @@ proto::network_diff to_network_diff(const forward_diff& d) {
     for (const auto& [id, put] : d.puts) {
         if (put.before) {
             // ND2: an unchanged record is left out rather than sent as an empty patch.
-            if (auto patch = diff_record(*put.before, put.after)) out.set(id, proto::record_op::patch(std::move(*patch)));
+            if (auto patch = diff_record(*put.before, put.after))
+                out.set(id, proto::record_op::patch(std::move(*patch)));
         } else {
             out.set(id, proto::record_op::put(put.after));
         }
     }
-    for (const auto& id : d.deletes) out.set(id, proto::record_op::remove());
+    for (const auto& id : d.deletes)
+        out.set(id, proto::record_op::remove());
     return out;
 }
 

@@ -17,12 +17,14 @@ namespace {
 // ---------------------------------------------------------------- statement
 
 sqlite_statement::sqlite_statement(sqlite3* db, std::string_view sql) : db_(db), sql_(sql) {
-    const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                                      &stmt_, nullptr);
+    const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
     if (rc != SQLITE_OK) fail(db, rc, "prepare '" + sql_ + "'");
 }
 
-sqlite_statement::~sqlite_statement() { sqlite3_finalize(stmt_); }
+sqlite_statement::~sqlite_statement() {
+    sqlite3_finalize(stmt_);
+}
 
 void sqlite_statement::begin_use() {
     // Re-entering a statement that a live cursor is reading would silently
@@ -62,9 +64,13 @@ void sqlite_statement::end_use() noexcept {
     busy_ = false;
 }
 
-bool sqlite_cursor::is_null(int col) const { return sqlite3_column_type(s_->stmt_, col) == SQLITE_NULL; }
+bool sqlite_cursor::is_null(int col) const {
+    return sqlite3_column_type(s_->stmt_, col) == SQLITE_NULL;
+}
 
-std::int64_t sqlite_cursor::get_int64(int col) const { return sqlite3_column_int64(s_->stmt_, col); }
+std::int64_t sqlite_cursor::get_int64(int col) const {
+    return sqlite3_column_int64(s_->stmt_, col);
+}
 
 std::string_view sqlite_cursor::get_text(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_->stmt_, col));
@@ -76,22 +82,26 @@ std::span<const std::byte> sqlite_cursor::get_blob(int col) const {
     // Works for TEXT columns too: a v1 database stored states as TEXT.
     const auto* p = static_cast<const std::byte*>(sqlite3_column_blob(s_->stmt_, col));
     const int n = sqlite3_column_bytes(s_->stmt_, col);
-    return p ? std::span<const std::byte>(p, static_cast<std::size_t>(n)) : std::span<const std::byte>();
+    return p ? std::span<const std::byte>(p, static_cast<std::size_t>(n))
+             : std::span<const std::byte>();
 }
 
 // ---------------------------------------------------------------- connection
 
 sqlite_db::sqlite_db(const std::string& path, const sqlite_options& opts) {
-    const int rc = sqlite3_open_v2(path.c_str(), &db_,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &db_,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
-        const std::string msg = "open '" + path + "': " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+        const std::string msg =
+            "open '" + path + "': " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
         sqlite3_close_v2(db_);
         throw sqlite_error(rc, msg);
     }
     try {
         sqlite3_extended_result_codes(db_, 1);
-        if (const int r = sqlite3_busy_timeout(db_, static_cast<int>(opts.busy_timeout.count())); r != SQLITE_OK)
+        if (const int r = sqlite3_busy_timeout(db_, static_cast<int>(opts.busy_timeout.count()));
+            r != SQLITE_OK)
             fail(db_, r, "busy_timeout");
         // journal_mode answers with a row; check it really switched (it cannot
         // for :memory: databases, which is fine for them).
@@ -101,9 +111,11 @@ sqlite_db::sqlite_db(const std::string& path, const sqlite_options& opts) {
             if (!c.next()) throw sqlite_error(SQLITE_ERROR, "PRAGMA journal_mode returned nothing");
             const auto mode = c.get_text(0);
             if (mode != "wal" && mode != "memory")
-                throw sqlite_error(SQLITE_ERROR, "cannot switch '" + path + "' to WAL (mode " + std::string(mode) + ")");
+                throw sqlite_error(SQLITE_ERROR, "cannot switch '" + path + "' to WAL (mode " +
+                                                     std::string(mode) + ")");
         }
-        exec(opts.synchronous == sqlite_synchronous::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        exec(opts.synchronous == sqlite_synchronous::full ? "PRAGMA synchronous=FULL"
+                                                          : "PRAGMA synchronous=NORMAL");
     } catch (...) {
         statements_.clear();
         sqlite3_close_v2(db_);
@@ -130,7 +142,8 @@ void sqlite_db::exec(std::string_view sql) {
 sqlite_statement& sqlite_db::prepare(std::string_view sql) {
     const std::string key(sql);
     auto it = statements_.find(key);
-    if (it == statements_.end()) it = statements_.emplace(key, std::make_unique<sqlite_statement>(db_, sql)).first;
+    if (it == statements_.end())
+        it = statements_.emplace(key, std::make_unique<sqlite_statement>(db_, sql)).first;
     return *it->second;
 }
 
@@ -139,17 +152,24 @@ bool sqlite_db::table_exists(std::string_view name) {
     return c.next();
 }
 
-bool sqlite_db::in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
+bool sqlite_db::in_transaction() const noexcept {
+    return sqlite3_get_autocommit(db_) == 0;
+}
 
-void sqlite_db::begin(bool nested) { exec(nested ? "SAVEPOINT tlsync_nested" : "BEGIN IMMEDIATE"); }
+void sqlite_db::begin(bool nested) {
+    exec(nested ? "SAVEPOINT tlsync_nested" : "BEGIN IMMEDIATE");
+}
 
-void sqlite_db::commit(bool nested) { exec(nested ? "RELEASE tlsync_nested" : "COMMIT"); }
+void sqlite_db::commit(bool nested) {
+    exec(nested ? "RELEASE tlsync_nested" : "COMMIT");
+}
 
 void sqlite_db::rollback(bool nested) noexcept {
     // Already unwinding with the error that matters; SQLite may also have
     // rolled back by itself (e.g. after SQLITE_FULL), hence the checks.
     if (nested) {
-        sqlite3_exec(db_, "ROLLBACK TO tlsync_nested; RELEASE tlsync_nested", nullptr, nullptr, nullptr);
+        sqlite3_exec(db_, "ROLLBACK TO tlsync_nested; RELEASE tlsync_nested", nullptr, nullptr,
+                     nullptr);
     } else if (in_transaction()) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     }

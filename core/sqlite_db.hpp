@@ -26,27 +26,27 @@ struct sqlite_error : std::runtime_error {
     sqlite_error(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
     [[nodiscard]] int code() const noexcept { return code_; } // the (extended) SQLite result code
 
-private:
+  private:
     int code_;
 };
 
 // A value to bind. Blobs are borrowed for the duration of the bind call only.
 struct sqlite_null {};
-using sqlite_param = std::variant<sqlite_null, std::int64_t, std::string_view, std::span<const std::byte>>;
+using sqlite_param =
+    std::variant<sqlite_null, std::int64_t, std::string_view, std::span<const std::byte>>;
 
 class sqlite_cursor;
 
 // A prepared statement. Parameters are bound by position (1-based ?).
 class sqlite_statement {
-public:
+  public:
     sqlite_statement(sqlite3* db, std::string_view sql);
     ~sqlite_statement();
     sqlite_statement(const sqlite_statement&) = delete;
     sqlite_statement& operator=(const sqlite_statement&) = delete;
 
     // Binds, steps to completion, resets. For statements without rows.
-    template <class... A>
-    void run(const A&... args) {
+    template <class... A> void run(const A&... args) {
         auto c = query(args...);
         while (c.next()) {
         }
@@ -54,10 +54,9 @@ public:
 
     // Binds and returns a cursor that resets the statement when it dies, so a
     // half-read SELECT never keeps a read transaction open.
-    template <class... A>
-    [[nodiscard]] sqlite_cursor query(const A&... args);
+    template <class... A> [[nodiscard]] sqlite_cursor query(const A&... args);
 
-private:
+  private:
     friend class sqlite_cursor;
     void begin_use();
     void bind(int index, const sqlite_param& p);
@@ -71,7 +70,7 @@ private:
 };
 
 class sqlite_cursor {
-public:
+  public:
     explicit sqlite_cursor(sqlite_statement& s) : s_(&s) {}
     sqlite_cursor(sqlite_cursor&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
     sqlite_cursor& operator=(sqlite_cursor&&) = delete;
@@ -84,15 +83,14 @@ public:
 
     [[nodiscard]] bool is_null(int col) const;
     [[nodiscard]] std::int64_t get_int64(int col) const;
-    [[nodiscard]] std::string_view get_text(int col) const;              // valid until next()
-    [[nodiscard]] std::span<const std::byte> get_blob(int col) const;    // valid until next()
+    [[nodiscard]] std::string_view get_text(int col) const;           // valid until next()
+    [[nodiscard]] std::span<const std::byte> get_blob(int col) const; // valid until next()
 
-private:
+  private:
     sqlite_statement* s_;
 };
 
-template <class... A>
-sqlite_cursor sqlite_statement::query(const A&... args) {
+template <class... A> sqlite_cursor sqlite_statement::query(const A&... args) {
     begin_use();
     sqlite_cursor c(*this);
     int i = 0;
@@ -109,7 +107,7 @@ struct sqlite_options {
 };
 
 class sqlite_db {
-public:
+  public:
     // Opens (creating) the file and switches it to WAL.
     explicit sqlite_db(const std::string& path, const sqlite_options& opts = {});
     ~sqlite_db();
@@ -126,8 +124,7 @@ public:
 
     // Runs `f` inside BEGIN IMMEDIATE ... COMMIT (a SAVEPOINT when nested);
     // rolls back and rethrows when `f` or the commit throws.
-    template <class F>
-    decltype(auto) transaction(F&& f) {
+    template <class F> decltype(auto) transaction(F&& f) {
         const bool nested = in_transaction();
         begin(nested);
         try {
@@ -145,7 +142,7 @@ public:
         }
     }
 
-private:
+  private:
     void begin(bool nested);
     void commit(bool nested);
     void rollback(bool nested) noexcept;

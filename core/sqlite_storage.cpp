@@ -7,9 +7,10 @@
 
 namespace tlsync::core {
 namespace detail {
-namespace {
 
-std::string encode_state(const json::object& state) { return json::serialize(state); }
+std::string encode_state(const json::object& state) {
+    return json::serialize(state);
+}
 
 std::span<const std::byte> as_bytes(const std::string& s) {
     return std::as_bytes(std::span<const char>(s.data(), s.size()));
@@ -18,14 +19,18 @@ std::span<const std::byte> as_bytes(const std::string& s) {
 json::object decode_state(std::span<const std::byte> bytes) {
     const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     auto v = json::parse(text);
-    if (!v.is_object()) throw storage_error("sqlite_storage: a stored document is not a JSON object");
+    if (!v.is_object())
+        throw storage_error("sqlite_storage: a stored document is not a JSON object");
     return std::move(v.get_object());
 }
+
+namespace {
 
 void check_prefix(std::string_view prefix) {
     // It is spliced into SQL text, so it must be a plain identifier piece.
     const bool ok = std::all_of(prefix.begin(), prefix.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_';
     });
     if (!ok) throw std::invalid_argument("sqlite_storage: table prefix must be [A-Za-z0-9_]*");
 }
@@ -36,151 +41,23 @@ std::string metadata_table(std::string_view prefix) {
 }
 
 } // namespace
-
-// Reads come from a per-transaction cache so get() can hand out pointers; the
-// database itself is written through at once (BEGIN IMMEDIATE holds the lock).
-class sqlite_txn final : public storage_txn {
-public:
-    sqlite_txn(sqlite_storage& s, bool track) : s_(s), clock_(s.read_clock()), start_clock_(clock_), track_(track) {}
-
-    [[nodiscard]] std::int64_t get_clock() const override { return clock_; }
-    [[nodiscard]] std::int64_t start_clock() const noexcept { return start_clock_; }
-
-    [[nodiscard]] const json::object* get(std::string_view id) const override {
-        check_open();
-        auto it = cache_.find(id);
-        if (it == cache_.end()) {
-            std::optional<json::object> state;
-            auto c = s_.st_.get_doc->query(id);
-            if (c.next()) state = decode_state(c.get_blob(0));
-            it = cache_.emplace(std::string(id), std::move(state)).first;
-        }
-        return it->second ? &*it->second : nullptr;
-    }
-
-    void set(std::string_view id, json::object record) override {
-        check_open();
-        check_record_id(id, record);
-        const auto clock = next_clock();
-        remember(id);
-        s_.st_.delete_tomb->run(id);
-        const auto bytes = encode_state(record);
-        s_.st_.upsert_doc->run(id, as_bytes(bytes), clock);
-        cache_.insert_or_assign(std::string(id), std::move(record));
-    }
-
-    void remove(std::string_view id) override {
-        check_open();
-        if (!exists(id)) return; // SS12
-        const auto clock = next_clock();
-        remember(id);
-        s_.st_.delete_doc->run(id);
-        s_.st_.upsert_tomb->run(id, clock);
-        cache_.insert_or_assign(std::string(id), std::nullopt);
-        s_.request_tombstone_prune();
-    }
-
-    void for_each(const std::function<void(std::string_view, const json::object&)>& f) const override {
-        check_open();
-        // Read everything first: `f` may write, and a live SELECT over a table
-        // being written can visit rows twice or not at all.
-        std::vector<std::pair<std::string, json::object>> rows;
-        {
-            auto c = s_.st_.all_docs->query();
-            while (c.next()) rows.emplace_back(std::string(c.get_text(0)), decode_state(c.get_blob(1)));
-        }
-        for (const auto& [id, state] : rows) {
-            check_open();
-            if (const auto it = cache_.find(id); it != cache_.end()) {
-                if (it->second) f(id, *it->second); // written by `f` meanwhile
-            } else {
-                f(id, state);
-            }
-        }
-    }
-
-    [[nodiscard]] std::optional<json::object> get_schema() const override {
-        check_open();
-        return s_.read_schema();
-    }
-
-    void set_schema(json::object schema) override {
-        check_open();
-        s_.st_.set_schema->run(json::serialize(schema));
-    }
-
-    [[nodiscard]] std::optional<changes_since> get_changes_since(std::int64_t since) const override {
-        check_open();
-        if (since == clock_) return std::nullopt;
-        if (since > clock_) since = -1; // the client is from another timeline: start over
-        changes_since out;
-        out.wipe_all = since < s_.tombstone_history_starts_at_clock();
-        auto c = out.wipe_all ? s_.st_.all_docs->query() : s_.st_.docs_since->query(since);
-        while (c.next()) out.diff.puts.emplace_back(std::string(c.get_text(0)), forward_put{std::nullopt, decode_state(c.get_blob(1))});
-        if (!out.wipe_all) {
-            auto t = s_.st_.tombs_since->query(since);
-            while (t.next()) out.diff.deletes.emplace_back(t.get_text(0));
-        }
-        return out;
-    }
-
-    [[nodiscard]] forward_diff changes() const {
-        return forward_diff_from(originals_, [this](std::string_view id) { return get(id); });
-    }
-
-    void close() noexcept { closed_ = true; }
-
-private:
-    void check_open() const {
-        if (closed_) throw storage_error("Transaction has ended");
-    }
-
-    std::int64_t next_clock() {
-        if (!incremented_) {
-            incremented_ = true;
-            s_.st_.increment_clock->run();
-            clock_ = s_.read_clock();
-        }
-        return clock_;
-    }
-
-    bool exists(std::string_view id) const {
-        if (const auto it = cache_.find(id); it != cache_.end()) return it->second.has_value();
-        auto c = s_.st_.doc_exists->query(id);
-        return c.next();
-    }
-
-    // SS7 needs the state before the transaction's first write to each id.
-    void remember(std::string_view id) {
-        if (!track_ || originals_.find(id) != originals_.end()) return;
-        const auto* before = get(id);
-        originals_.emplace(std::string(id), before ? std::optional(*before) : std::nullopt);
-    }
-
-    sqlite_storage& s_;
-    std::int64_t clock_;
-    const std::int64_t start_clock_;
-    const bool track_;
-    bool incremented_ = false;
-    bool closed_ = false;
-    mutable std::map<std::string, std::optional<json::object>, std::less<>> cache_;
-    std::map<std::string, std::optional<json::object>, std::less<>> originals_;
-};
-
 } // namespace detail
 
 // ---------------------------------------------------------------- construction
 
 sqlite_storage::sqlite_storage(std::shared_ptr<sqlite_db> db, sqlite_storage_options opts,
                                std::optional<room_snapshot> snapshot)
-    : db_(std::move(db)), prefix_(std::move(opts.table_prefix)), default_schema_(std::move(opts.default_schema)) {
+    : db_(std::move(db)), prefix_(std::move(opts.table_prefix)),
+      default_schema_(std::move(opts.default_schema)) {
     if (!db_) throw std::invalid_argument("sqlite_storage: no database");
     detail::check_prefix(prefix_);
     migrate();
     prepare_statements();
     db_->transaction([&] {
-        if (snapshot) replace_all(*snapshot);
-        else if (!has_been_initialized(*db_, prefix_)) replace_all(default_initial_snapshot());
+        if (snapshot)
+            replace_all(*snapshot);
+        else if (!has_been_initialized(*db_, prefix_))
+            replace_all(default_initial_snapshot());
         committed_clock_ = read_clock();
     });
 }
@@ -193,10 +70,17 @@ std::string sqlite_storage::sql(std::string_view pattern) const {
         if (pattern[i] == '{' && i + 2 < pattern.size() && pattern[i + 2] == '}') {
             out += prefix_;
             switch (pattern[i + 1]) {
-            case 'd': out += "documents"; break;
-            case 't': out += "tombstones"; break;
-            case 'm': out += "metadata"; break;
-            default: throw std::logic_error("sqlite_storage: bad table placeholder");
+            case 'd':
+                out += "documents";
+                break;
+            case 't':
+                out += "tombstones";
+                break;
+            case 'm':
+                out += "metadata";
+                break;
+            default:
+                throw std::logic_error("sqlite_storage: bad table placeholder");
             }
             i += 2;
         } else {
@@ -265,7 +149,8 @@ void sqlite_storage::prepare_statements() {
     st_.set_history = p("UPDATE {m} SET tombstoneHistoryStartsAtClock = ?");
     st_.get_schema = p("SELECT schema FROM {m} LIMIT 1");
     st_.set_schema = p("UPDATE {m} SET schema = ?");
-    st_.set_metadata = p("UPDATE {m} SET documentClock = ?, tombstoneHistoryStartsAtClock = ?, schema = ?");
+    st_.set_metadata =
+        p("UPDATE {m} SET documentClock = ?, tombstoneHistoryStartsAtClock = ?, schema = ?");
 }
 
 void sqlite_storage::replace_all(const room_snapshot& s) {
@@ -273,12 +158,15 @@ void sqlite_storage::replace_all(const room_snapshot& s) {
     st_.delete_all_tombs->run();
     for (const auto& doc : s.documents) {
         const auto* id = doc.state.if_contains("id");
-        if (!id || !id->is_string()) throw std::invalid_argument("sqlite_storage: snapshot document without id");
+        if (!id || !id->is_string())
+            throw std::invalid_argument("sqlite_storage: snapshot document without id");
         const auto bytes = detail::encode_state(doc.state);
-        st_.upsert_doc->run(std::string_view(id->get_string()), detail::as_bytes(bytes), doc.last_changed_clock);
+        st_.upsert_doc->run(std::string_view(id->get_string()), detail::as_bytes(bytes),
+                            doc.last_changed_clock);
     }
     // SQ3: kept verbatim, unlike memory_storage's IM1-IM3.
-    for (const auto& [id, clock] : s.tombstones) st_.upsert_tomb->run(std::string_view(id), clock);
+    for (const auto& [id, clock] : s.tombstones)
+        st_.upsert_tomb->run(std::string_view(id), clock);
     write_metadata(s.document_clock, s.tombstone_history_starts_at_clock, s.schema);
 }
 
@@ -300,9 +188,12 @@ bool sqlite_storage::has_been_initialized(sqlite_db& db, std::string_view table_
     return c.next() && !c.is_null(0) && !c.get_text(0).empty();
 }
 
-std::optional<std::int64_t> sqlite_storage::get_document_clock(sqlite_db& db, std::string_view table_prefix) {
+std::optional<std::int64_t> sqlite_storage::get_document_clock(sqlite_db& db,
+                                                               std::string_view table_prefix) {
     if (!has_been_initialized(db, table_prefix)) return std::nullopt;
-    auto c = db.prepare("SELECT documentClock FROM " + detail::metadata_table(table_prefix) + " LIMIT 1").query();
+    auto c =
+        db.prepare("SELECT documentClock FROM " + detail::metadata_table(table_prefix) + " LIMIT 1")
+            .query();
     if (!c.next()) return std::nullopt;
     return c.get_int64(0);
 }
@@ -338,46 +229,18 @@ room_snapshot sqlite_storage::get_snapshot() const {
         s.tombstone_history_starts_at_clock = tombstone_history_starts_at_clock();
         {
             auto c = st_.all_docs->query();
-            while (c.next()) s.documents.push_back({detail::decode_state(c.get_blob(1)), c.get_int64(2)});
+            while (c.next())
+                s.documents.push_back({detail::decode_state(c.get_blob(1)), c.get_int64(2)});
         }
         auto t = st_.all_tombs->query();
-        while (t.next()) s.tombstones.emplace(t.get_text(0), t.get_int64(1));
+        while (t.next())
+            s.tombstones.emplace(t.get_text(0), t.get_int64(1));
         s.schema = read_schema();
     });
     return s;
 }
 
 // ---------------------------------------------------------------- writes
-
-txn_result sqlite_storage::transaction(const std::function<void(storage_txn&)>& f, const txn_options& opts) {
-    if (in_transaction_) throw storage_error("sqlite_storage: nested transaction");
-    in_transaction_ = true;
-    struct reset {
-        bool& flag;
-        ~reset() { flag = false; }
-    } guard{in_transaction_};
-
-    txn_result result;
-    std::int64_t clock_before = 0;
-    db_->transaction([&] {
-        detail::sqlite_txn txn(*this, opts.emit_changes);
-        try {
-            f(txn);
-            if (opts.emit_changes) result.changes = txn.changes();
-        } catch (...) {
-            txn.close();
-            throw;
-        }
-        txn.close();
-        clock_before = txn.start_clock();
-        result.document_clock = txn.get_clock();
-    });
-    committed_clock_ = result.document_clock;
-    result.did_change = result.document_clock > clock_before; // SS3
-    in_transaction_ = false; // listeners may start the next transaction
-    if (result.did_change) notify_change({opts.id, result.document_clock});
-    return result;
-}
 
 void sqlite_storage::prune_tombstones() {
     clear_tombstone_prune_request();
@@ -388,7 +251,8 @@ void sqlite_storage::prune_tombstones() {
         sorted.reserve(count);
         {
             auto c = st_.all_tombs->query();
-            while (c.next()) sorted.emplace_back(std::string(c.get_text(0)), c.get_int64(1));
+            while (c.next())
+                sorted.emplace_back(std::string(c.get_text(0)), c.get_int64(1));
         }
         const auto pruning = compute_tombstone_pruning(sorted, read_clock());
         if (!pruning) return;
@@ -396,8 +260,10 @@ void sqlite_storage::prune_tombstones() {
         // TP2 never splits a clock value, so "older than the new start" is
         // exactly the chosen ids -- except when all go, where tombstones at
         // the document clock itself must go too.
-        if (pruning->ids_to_delete.size() == sorted.size()) st_.delete_all_tombs->run();
-        else st_.delete_tombs_before->run(pruning->new_tombstone_history_starts_at_clock);
+        if (pruning->ids_to_delete.size() == sorted.size())
+            st_.delete_all_tombs->run();
+        else
+            st_.delete_tombs_before->run(pruning->new_tombstone_history_starts_at_clock);
     });
 }
 
@@ -409,7 +275,8 @@ void sqlite_storage::write_delta(const room_delta& delta) {
         }
         for (const auto& doc : delta.documents) {
             const auto* id = doc.state.if_contains("id");
-            if (!id || !id->is_string()) throw std::invalid_argument("write_delta: document without id");
+            if (!id || !id->is_string())
+                throw std::invalid_argument("write_delta: document without id");
             const std::string_view sid = id->get_string();
             const auto bytes = detail::encode_state(doc.state);
             st_.upsert_doc->run(sid, detail::as_bytes(bytes), doc.last_changed_clock);
@@ -419,9 +286,14 @@ void sqlite_storage::write_delta(const room_delta& delta) {
             st_.delete_doc->run(std::string_view(id));
             st_.upsert_tomb->run(std::string_view(id), clock);
         }
-        st_.delete_tombs_before->run(delta.tombstone_history_starts_at_clock); // pruned by the sender
-        if (delta.schema) write_metadata(delta.document_clock, delta.tombstone_history_starts_at_clock, delta.schema);
-        else write_metadata(delta.document_clock, delta.tombstone_history_starts_at_clock, read_schema());
+        st_.delete_tombs_before->run(
+            delta.tombstone_history_starts_at_clock); // pruned by the sender
+        if (delta.schema)
+            write_metadata(delta.document_clock, delta.tombstone_history_starts_at_clock,
+                           delta.schema);
+        else
+            write_metadata(delta.document_clock, delta.tombstone_history_starts_at_clock,
+                           read_schema());
     });
     committed_clock_ = delta.document_clock;
 }

@@ -17,7 +17,13 @@ namespace tlsync::core {
 
 namespace detail {
 class sqlite_txn;
-}
+
+// A record's JSON text as the BLOB stored in `state` (what JSON.stringify +
+// TextEncoder produce upstream), and back; decode accepts v1 TEXT too.
+[[nodiscard]] std::string encode_state(const json::object& state);
+[[nodiscard]] std::span<const std::byte> as_bytes(const std::string& s);
+[[nodiscard]] json::object decode_state(std::span<const std::byte> bytes);
+} // namespace detail
 
 struct sqlite_storage_options {
     // Prefix for the three table names, e.g. "room1_". Letters, digits, '_'.
@@ -27,7 +33,7 @@ struct sqlite_storage_options {
 };
 
 class sqlite_storage final : public sync_storage {
-public:
+  public:
     // Creates or migrates the tables. With a snapshot, stored data is replaced
     // by it verbatim (SQ2, SQ3: no clock clamping, tombstones always kept);
     // without one, stored data is kept, and an uninitialized database is
@@ -37,12 +43,14 @@ public:
     ~sqlite_storage() override;
 
     // SQ4: the metadata table exists and holds a non-empty schema.
-    [[nodiscard]] static bool has_been_initialized(sqlite_db& db, std::string_view table_prefix = {});
+    [[nodiscard]] static bool has_been_initialized(sqlite_db& db,
+                                                   std::string_view table_prefix = {});
     // SQ5: the stored document clock, nullopt when not initialized.
-    [[nodiscard]] static std::optional<std::int64_t> get_document_clock(sqlite_db& db,
-                                                                        std::string_view table_prefix = {});
+    [[nodiscard]] static std::optional<std::int64_t>
+    get_document_clock(sqlite_db& db, std::string_view table_prefix = {});
 
-    txn_result transaction(const std::function<void(storage_txn&)>& f, const txn_options& opts = {}) override;
+    txn_result transaction(const std::function<void(storage_txn&)>& f,
+                           const txn_options& opts = {}) override;
     // The last committed clock.
     [[nodiscard]] std::int64_t get_clock() const override { return committed_clock_; }
     [[nodiscard]] room_snapshot get_snapshot() const override;
@@ -56,22 +64,24 @@ public:
     [[nodiscard]] std::size_t tombstone_count() const;
     [[nodiscard]] sqlite_db& db() const noexcept { return *db_; }
 
-private:
+  private:
     friend class detail::sqlite_txn;
 
     // Prepared once; owned by db_'s statement cache.
     struct statements {
-        sqlite_statement *get_doc, *doc_exists, *upsert_doc, *delete_doc, *all_docs, *docs_since, *delete_all_docs;
-        sqlite_statement *upsert_tomb, *delete_tomb, *tombs_since, *all_tombs, *count_tombs, *delete_tombs_before,
-            *delete_all_tombs;
-        sqlite_statement *get_clock, *increment_clock, *get_history, *set_history, *get_schema, *set_schema,
-            *set_metadata;
+        sqlite_statement *get_doc, *doc_exists, *upsert_doc, *delete_doc, *all_docs, *docs_since,
+            *delete_all_docs;
+        sqlite_statement *upsert_tomb, *delete_tomb, *tombs_since, *all_tombs, *count_tombs,
+            *delete_tombs_before, *delete_all_tombs;
+        sqlite_statement *get_clock, *increment_clock, *get_history, *set_history, *get_schema,
+            *set_schema, *set_metadata;
     };
 
     void migrate();
     void prepare_statements();
     void replace_all(const room_snapshot& s);
-    void write_metadata(std::int64_t clock, std::int64_t history_start, const std::optional<json::object>& schema);
+    void write_metadata(std::int64_t clock, std::int64_t history_start,
+                        const std::optional<json::object>& schema);
     [[nodiscard]] std::int64_t read_clock() const;
     [[nodiscard]] std::optional<json::object> read_schema() const;
     [[nodiscard]] std::string sql(std::string_view pattern) const; // expands {d} {t} {m}

@@ -18,7 +18,8 @@ void sync_storage::unsubscribe(std::uint64_t token) {
 void sync_storage::notify_change(const change_event& e) {
     // Copy: a listener may unsubscribe itself or others while we iterate.
     const auto listeners = listeners_;
-    for (const auto& [token, l] : listeners) l(e);
+    for (const auto& [token, l] : listeners)
+        l(e);
 }
 
 } // namespace tlsync::core
@@ -32,14 +33,16 @@ compute_tombstone_pruning(const std::vector<std::pair<std::string, std::int64_t>
     // TP2: a client whose clock sits inside a clock value's deletions would
     // miss some of them, so the cut never lands between equal clocks.
     std::size_t cutoff = std::min(sorted.size(), buffer + sorted.size() - max);
-    while (cutoff > 0 && cutoff < sorted.size() && sorted[cutoff - 1].second == sorted[cutoff].second)
+    while (cutoff > 0 && cutoff < sorted.size() &&
+           sorted[cutoff - 1].second == sorted[cutoff].second)
         ++cutoff;
     tombstone_pruning result;
     // TP3
     result.new_tombstone_history_starts_at_clock =
         cutoff < sorted.size() ? sorted[cutoff].second : document_clock;
     result.ids_to_delete.reserve(cutoff);
-    for (std::size_t i = 0; i < cutoff; ++i) result.ids_to_delete.push_back(sorted[i].first);
+    for (std::size_t i = 0; i < cutoff; ++i)
+        result.ids_to_delete.push_back(sorted[i].first);
     return result;
 }
 
@@ -48,12 +51,14 @@ void load_snapshot_into_storage(storage_txn& txn, const room_snapshot& snapshot)
     std::set<std::string, std::less<>> ids;
     for (const auto& doc : snapshot.documents) {
         const auto* id = doc.state.if_contains("id");
-        if (!id || !id->is_string()) throw storage_error("load_snapshot_into_storage: document without id");
+        if (!id || !id->is_string())
+            throw storage_error("load_snapshot_into_storage: document without id");
         const std::string_view sid = id->get_string();
         ids.emplace(sid);
         // SL3: unchanged documents keep their lastChangedClock, so reconnecting
         // clients are not sent the whole room again.
-        if (const auto* existing = txn.get(sid); existing && deep_equal(*existing, doc.state)) continue;
+        if (const auto* existing = txn.get(sid); existing && deep_equal(*existing, doc.state))
+            continue;
         txn.set(sid, doc.state);
     }
     // Collected first: removing while visiting would disturb the iteration.
@@ -61,7 +66,8 @@ void load_snapshot_into_storage(storage_txn& txn, const room_snapshot& snapshot)
     txn.for_each([&](std::string_view id, const json::object&) {
         if (!ids.contains(id)) stale.emplace_back(id);
     });
-    for (const auto& id : stale) txn.remove(id);
+    for (const auto& id : stale)
+        txn.remove(id);
     txn.set_schema(*snapshot.schema);
 }
 
@@ -84,7 +90,8 @@ forward_diff_from(const std::map<std::string, std::optional<json::object>, std::
 void check_record_id(std::string_view id, const json::object& record) {
     const auto* rid = record.if_contains("id");
     if (!rid || !rid->is_string() || rid->get_string() != id)
-        throw storage_error("Record id mismatch: key '" + std::string(id) + "' does not match record.id");
+        throw storage_error("Record id mismatch: key '" + std::string(id) +
+                            "' does not match record.id");
 }
 
 } // namespace detail

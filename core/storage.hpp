@@ -87,7 +87,7 @@ struct storage_error : std::runtime_error {
 };
 
 class storage_txn {
-public:
+  public:
     virtual ~storage_txn() = default;
 
     // SS8: the clock at transaction start, or the incremented one after a write.
@@ -101,12 +101,14 @@ public:
     // SS13: visits every document (id, state). `f` may write: the ids are
     // taken up front, documents removed meanwhile are skipped, and the state
     // reference is valid until `f` writes that id.
-    virtual void for_each(const std::function<void(std::string_view, const json::object&)>& f) const = 0;
+    virtual void
+    for_each(const std::function<void(std::string_view, const json::object&)>& f) const = 0;
     // SS14
     [[nodiscard]] virtual std::optional<json::object> get_schema() const = 0;
     virtual void set_schema(json::object schema) = 0;
     // SS15: nullopt when `since` equals the current clock.
-    [[nodiscard]] virtual std::optional<changes_since> get_changes_since(std::int64_t since) const = 0;
+    [[nodiscard]] virtual std::optional<changes_since>
+    get_changes_since(std::int64_t since) const = 0;
 };
 
 struct txn_options {
@@ -126,7 +128,7 @@ struct change_event {
 };
 
 class sync_storage {
-public:
+  public:
     using change_listener = std::function<void(const change_event&)>;
 
     virtual ~sync_storage() = default;
@@ -150,12 +152,12 @@ public:
     [[nodiscard]] bool tombstone_prune_requested() const noexcept { return prune_requested_; }
     virtual void prune_tombstones() = 0;
 
-protected:
+  protected:
     void notify_change(const change_event& e);
     void request_tombstone_prune() noexcept { prune_requested_ = true; }
     void clear_tombstone_prune_request() noexcept { prune_requested_ = false; }
 
-private:
+  private:
     std::vector<std::pair<std::uint64_t, change_listener>> listeners_;
     std::uint64_t next_token_ = 1;
     bool prune_requested_ = false;

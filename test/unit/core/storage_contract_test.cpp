@@ -39,10 +39,12 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS1_seeds_default_initial_snapshot, F, storage_fac
     BOOST_TEST(snap.tombstone_history_starts_at_clock == 0);
     BOOST_TEST(snap.tombstones.empty());
     BOOST_REQUIRE(snap.documents.size() == 2u);
-    BOOST_TEST(deep_equal(find_doc(snap, "document:document")->state,
-                          obj(R"({"gridSize":10,"name":"","meta":{},"id":"document:document","typeName":"document"})")));
-    BOOST_TEST(deep_equal(find_doc(snap, "page:page")->state,
-                          obj(R"({"meta":{},"id":"page:page","name":"Page 1","index":"a1","typeName":"page"})")));
+    BOOST_TEST(deep_equal(
+        find_doc(snap, "document:document")->state,
+        obj(R"({"gridSize":10,"name":"","meta":{},"id":"document:document","typeName":"document"})")));
+    BOOST_TEST(deep_equal(
+        find_doc(snap, "page:page")->state,
+        obj(R"({"meta":{},"id":"page:page","name":"Page 1","index":"a1","typeName":"page"})")));
     BOOST_REQUIRE(snap.schema);
     BOOST_TEST(deep_equal(*snap.schema, *def.schema));
 }
@@ -59,7 +61,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS2_SS3_result_reports_clock_and_did_change, F, st
     BOOST_TEST(r.document_clock == 1);
     BOOST_TEST(!r.did_change);
     // A schema write does not advance the clock, so it is not a change.
-    r = s->transaction([](storage_txn& t) { t.set_schema(obj(R"({"schemaVersion":2,"sequences":{}})")); });
+    r = s->transaction(
+        [](storage_txn& t) { t.set_schema(obj(R"({"schemaVersion":2,"sequences":{}})")); });
     BOOST_TEST(!r.did_change);
     r = s->transaction([](storage_txn& t) { t.remove("shape:nope"); });
     BOOST_TEST(!r.did_change);
@@ -77,9 +80,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS5_throwing_callback_rolls_back_everything, F, st
 
     BOOST_CHECK_THROW(s->transaction([](storage_txn& t) {
         t.set("shape:a", rec("shape:a", {{"x", 2}}));
-        t.set("shape:b", rec("shape:b"));  // clears b's tombstone
+        t.set("shape:b", rec("shape:b")); // clears b's tombstone
         t.set("shape:c", rec("shape:c"));
-        t.remove("page:page");             // writes a tombstone
+        t.remove("page:page"); // writes a tombstone
         t.set_schema(obj(R"({"schemaVersion":2,"sequences":{"x":1}})"));
         throw boom{};
     }),
@@ -175,7 +178,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS8_SS9_txn_clock_then_one_increment, F, storage_f
     });
     BOOST_TEST(s->get_clock() == 2);
     const auto snap = s->get_snapshot();
-    for (const char* id : {"shape:a", "shape:b", "shape:c"}) BOOST_TEST(find_doc(snap, id)->last_changed_clock == 2);
+    for (const char* id : {"shape:a", "shape:b", "shape:c"})
+        BOOST_TEST(find_doc(snap, id)->last_changed_clock == 2);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(SS10_SS11_get_set, F, storage_factories) {
@@ -229,7 +233,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS12_delete_absent_is_noop, F, storage_factories) 
     BOOST_TEST(!s->tombstone_prune_requested());
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(SS13_for_each_visits_documents_and_allows_writes, F, storage_factories) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(SS13_for_each_visits_documents_and_allows_writes, F,
+                              storage_factories) {
     F f;
     auto s = f.make();
     put(*s, {rec("shape:a"), rec("shape:b")});
@@ -246,8 +251,11 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS13_for_each_visits_documents_and_allows_writes, 
     BOOST_TEST(std::count(seen.begin(), seen.end(), "page:page") == 1);
     BOOST_TEST(std::count(seen.begin(), seen.end(), "shape:b") == 0); // removed meanwhile: skipped
     std::vector<std::string> after;
-    s->transaction([&](storage_txn& t) { t.for_each([&](std::string_view id, const json::object&) { after.emplace_back(id); }); });
-    BOOST_TEST(sorted(after) == (std::vector<std::string>{"document:document", "page:page", "shape:a"}));
+    s->transaction([&](storage_txn& t) {
+        t.for_each([&](std::string_view id, const json::object&) { after.emplace_back(id); });
+    });
+    BOOST_TEST(sorted(after) ==
+               (std::vector<std::string>{"document:document", "page:page", "shape:a"}));
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(SS14_schema_get_set, F, storage_factories) {
@@ -265,10 +273,10 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS14_schema_get_set, F, storage_factories) {
 BOOST_AUTO_TEST_CASE_TEMPLATE(SS15_get_changes_since, F, storage_factories) {
     F f;
     auto s = f.make();
-    put(*s, {rec("shape:a")});       // 1
-    put(*s, {rec("shape:b")});       // 2
-    del(*s, "shape:a");              // 3
-    put(*s, {rec("shape:c")});       // 4
+    put(*s, {rec("shape:a")}); // 1
+    put(*s, {rec("shape:b")}); // 2
+    del(*s, "shape:a");        // 3
+    put(*s, {rec("shape:c")}); // 4
     s->transaction([](storage_txn& t) {
         BOOST_TEST(!t.get_changes_since(4).has_value());
         auto c = t.get_changes_since(2);
@@ -276,7 +284,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS15_get_changes_since, F, storage_factories) {
         BOOST_TEST(!c->wipe_all);
         BOOST_TEST(sorted_ids(c->diff) == (std::vector<std::string>{"shape:c"}));
         BOOST_TEST(c->diff.deletes == (std::vector<std::string>{"shape:a"}));
-        for (const auto& [id, p] : c->diff.puts) BOOST_TEST(!p.before.has_value());
+        for (const auto& [id, p] : c->diff.puts)
+            BOOST_TEST(!p.before.has_value());
 
         // history starts at 0: clock 0 is still incremental (boundary)
         c = t.get_changes_since(0);
@@ -329,23 +338,27 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS16_get_snapshot_reflects_commits, F, storage_fac
     BOOST_TEST(snap.tombstone_history_starts_at_clock == 0);
     BOOST_TEST(snap.documents.size() == 2u);
     BOOST_TEST(find_doc(snap, "shape:a")->state.at("x").as_int64() == 1);
-    BOOST_TEST(snap.tombstones == (std::map<std::string, std::int64_t, std::less<>>{{"page:page", 2}}));
+    BOOST_TEST(snap.tombstones ==
+               (std::map<std::string, std::int64_t, std::less<>>{{"page:page", 2}}));
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(SS17_snapshot_clock_fallbacks, F, storage_factories) {
     F f;
-    auto legacy = f.make(room_snapshot_from_json(json::parse(R"({"clock":7,"documents":[],"schema":{}})")));
+    auto legacy =
+        f.make(room_snapshot_from_json(json::parse(R"({"clock":7,"documents":[],"schema":{}})")));
     BOOST_TEST(legacy->get_clock() == 7);
     auto none = f.make(room_snapshot_from_json(json::parse(R"({"documents":[],"schema":{}})")));
     BOOST_TEST(none->get_clock() == 0);
-    auto hist = f.make(room_snapshot_from_json(json::parse(R"({"documentClock":4,"documents":[],"schema":{}})")));
+    auto hist = f.make(
+        room_snapshot_from_json(json::parse(R"({"documentClock":4,"documents":[],"schema":{}})")));
     BOOST_TEST(hist->get_snapshot().tombstone_history_starts_at_clock == 4);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(SL3_load_snapshot_writes_only_differences, F, storage_factories) {
     F f;
     auto s = f.make();
-    put(*s, {rec("shape:same", {{"x", 1}}), rec("shape:changed", {{"x", 1}}), rec("shape:gone")}); // clock 1
+    put(*s, {rec("shape:same", {{"x", 1}}), rec("shape:changed", {{"x", 1}}),
+             rec("shape:gone")}); // clock 1
     room_snapshot incoming;
     incoming.schema = obj(R"({"schemaVersion":2,"sequences":{"s":1}})");
     incoming.documents = {{rec("shape:same", {{"x", 1.0}}), 0}, // 1 == 1.0 in JavaScript
@@ -370,14 +383,18 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SL2_load_snapshot_requires_schema, F, storage_fact
     auto s = f.make();
     room_snapshot incoming;
     incoming.documents = {{rec("shape:a"), 0}};
-    BOOST_CHECK_THROW(s->transaction([&](storage_txn& t) { load_snapshot_into_storage(t, incoming); }), storage_error);
+    BOOST_CHECK_THROW(
+        s->transaction([&](storage_txn& t) { load_snapshot_into_storage(t, incoming); }),
+        storage_error);
     BOOST_TEST(s->get_clock() == 0);
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(nested_transaction_is_refused, F, storage_factories) {
     F f;
     auto s = f.make();
-    s->transaction([&](storage_txn&) { BOOST_CHECK_THROW(s->transaction([](storage_txn&) {}), storage_error); });
+    s->transaction([&](storage_txn&) {
+        BOOST_CHECK_THROW(s->transaction([](storage_txn&) {}), storage_error);
+    });
     put(*s, {rec("shape:a")});
     BOOST_TEST(s->get_clock() == 1);
 }

@@ -59,7 +59,8 @@ BOOST_AUTO_TEST_CASE(IM5_schema_fallbacks) {
     BOOST_TEST(earliest.at("sequences").as_object().size() ==
                default_initial_snapshot().schema->at("sequences").as_object().size());
     // a snapshot's own schema wins over the default
-    BOOST_TEST(deep_equal(*core::memory_storage(base_snapshot(), given).get_snapshot().schema, *base_snapshot().schema));
+    BOOST_TEST(deep_equal(*core::memory_storage(base_snapshot(), given).get_snapshot().schema,
+                          *base_snapshot().schema));
 }
 
 BOOST_AUTO_TEST_CASE(IM6_duplicate_ids_last_wins) {
@@ -73,9 +74,9 @@ BOOST_AUTO_TEST_CASE(IM6_duplicate_ids_last_wins) {
 
 BOOST_AUTO_TEST_CASE(delta_since_reports_changes_after_clock) {
     core::memory_storage m;
-    m.transaction([](storage_txn& t) { t.set("shape:a", rec("shape:a")); });      // 1
-    m.transaction([](storage_txn& t) { t.set("shape:b", rec("shape:b")); });      // 2
-    m.transaction([](storage_txn& t) { t.remove("page:page"); });                // 3
+    m.transaction([](storage_txn& t) { t.set("shape:a", rec("shape:a")); }); // 1
+    m.transaction([](storage_txn& t) { t.set("shape:b", rec("shape:b")); }); // 2
+    m.transaction([](storage_txn& t) { t.remove("page:page"); });            // 3
     const auto d = m.delta_since(1);
     BOOST_TEST(!d.full);
     BOOST_TEST(d.document_clock == 3);
@@ -83,7 +84,8 @@ BOOST_AUTO_TEST_CASE(delta_since_reports_changes_after_clock) {
     BOOST_REQUIRE(d.documents.size() == 1u);
     BOOST_TEST(d.documents[0].state.at("id").as_string() == "shape:b");
     BOOST_TEST(d.documents[0].last_changed_clock == 2);
-    BOOST_TEST(d.tombstones == (std::map<std::string, std::int64_t, std::less<>>{{"page:page", 3}}));
+    BOOST_TEST(d.tombstones ==
+               (std::map<std::string, std::int64_t, std::less<>>{{"page:page", 3}}));
     BOOST_TEST(d.schema.has_value());
 
     const auto none = m.delta_since(3);

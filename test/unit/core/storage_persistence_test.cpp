@@ -31,7 +31,8 @@ observed observe(sync_storage& s, std::int64_t since) {
             return;
         }
         o.wipe_all = c->wipe_all;
-        for (const auto& [id, p] : c->diff.puts) o.puts[id] = json::serialize(p.after);
+        for (const auto& [id, p] : c->diff.puts)
+            o.puts[id] = json::serialize(p.after);
         o.deletes = sorted(c->diff.deletes);
     });
     return o;
@@ -55,13 +56,17 @@ struct harness {
     void check(std::mt19937& rng) {
         BOOST_TEST_REQUIRE(sql.get_clock() == mem.get_clock());
         core::memory_storage restored(sql.get_snapshot());
-        BOOST_TEST_REQUIRE((normalized_state(restored.get_snapshot()) == normalized_state(mem.get_snapshot())));
+        BOOST_TEST_REQUIRE(
+            (normalized_state(restored.get_snapshot()) == normalized_state(mem.get_snapshot())));
         const auto clock = mem.get_clock();
-        std::vector<std::int64_t> probes{-1, 0, clock, clock - 1, clock + 3, mem.tombstone_history_starts_at_clock()};
-        for (int i = 0; i < 4; ++i) probes.push_back(static_cast<std::int64_t>(rng() % static_cast<unsigned>(clock + 1)));
+        std::vector<std::int64_t> probes{
+            -1, 0, clock, clock - 1, clock + 3, mem.tombstone_history_starts_at_clock()};
+        for (int i = 0; i < 4; ++i)
+            probes.push_back(static_cast<std::int64_t>(rng() % static_cast<unsigned>(clock + 1)));
         for (const auto since : probes) {
             const auto want = observe(mem, since);
-            BOOST_TEST_REQUIRE((observe(restored, since) == want), "restored memory differs at since=" << since);
+            BOOST_TEST_REQUIRE((observe(restored, since) == want),
+                               "restored memory differs at since=" << since);
             BOOST_TEST_REQUIRE((observe(sql, since) == want), "sqlite differs at since=" << since);
         }
     }
@@ -86,14 +91,19 @@ BOOST_AUTO_TEST_CASE(write_delta_round_trips_random_transactions) {
                     case 1:
                     case 2: {
                         const auto i2 = id();
-                        t.set(i2, rec(i2, {{"x", static_cast<std::int64_t>(rng() % 100)}, {"pass", i}}));
+                        t.set(i2, rec(i2, {{"x", static_cast<std::int64_t>(rng() % 100)},
+                                           {"pass", i}}));
                         break;
                     }
                     case 3:
-                    case 4: t.remove(id()); break;
+                    case 4:
+                        t.remove(id());
+                        break;
                     default:
-                        t.set_schema(json::object{{"schemaVersion", 2},
-                                                  {"sequences", json::object{{"v", static_cast<std::int64_t>(rng() % 5)}}}});
+                        t.set_schema(json::object{
+                            {"schemaVersion", 2},
+                            {"sequences",
+                             json::object{{"v", static_cast<std::int64_t>(rng() % 5)}}}});
                     }
                 }
                 if (fail) throw std::runtime_error("rolled back");
@@ -117,18 +127,21 @@ BOOST_AUTO_TEST_CASE(write_delta_full_after_pruned_history) {
     harness h;
     const int n = static_cast<int>(max_tombstones) + 600;
     h.mem.transaction([&](storage_txn& t) {
-        for (int i = 0; i < n; ++i) t.set("shape:" + std::to_string(i), rec("shape:" + std::to_string(i)));
+        for (int i = 0; i < n; ++i)
+            t.set("shape:" + std::to_string(i), rec("shape:" + std::to_string(i)));
     });
     h.flush();
     for (int i = 0; i < n; i += 100) {
         h.mem.transaction([&](storage_txn& t) {
-            for (int j = i; j < std::min(n, i + 100); ++j) t.remove("shape:" + std::to_string(j));
+            for (int j = i; j < std::min(n, i + 100); ++j)
+                t.remove("shape:" + std::to_string(j));
         });
         if (i == 1000) h.flush(); // the receiver has some of the deletes already
     }
     BOOST_TEST(h.mem.tombstone_prune_requested());
     h.mem.prune_tombstones();
-    BOOST_TEST(h.mem.tombstone_history_starts_at_clock() > h.flushed); // history passed the receiver
+    BOOST_TEST(h.mem.tombstone_history_starts_at_clock() >
+               h.flushed); // history passed the receiver
     h.mem.transaction([](storage_txn& t) { t.set("shape:after", rec("shape:after")); });
     h.flush();
     BOOST_TEST(h.full_flushes == 1);

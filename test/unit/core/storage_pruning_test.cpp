@@ -13,22 +13,24 @@ using tombstone_list = std::vector<std::pair<std::string, std::int64_t>>;
 
 tombstone_list make_list(const std::vector<std::int64_t>& clocks) {
     tombstone_list out;
-    for (std::size_t i = 0; i < clocks.size(); ++i) out.emplace_back("shape:" + std::to_string(i), clocks[i]);
+    for (std::size_t i = 0; i < clocks.size(); ++i)
+        out.emplace_back("shape:" + std::to_string(i), clocks[i]);
     return out;
 }
 
 // `n` documents created at clock 1, then deleted `per_txn` at a time.
-template <class F>
-std::unique_ptr<sync_storage> storage_with_tombstones(F& f, int n, int per_txn) {
+template <class F> std::unique_ptr<sync_storage> storage_with_tombstones(F& f, int n, int per_txn) {
     room_snapshot snap;
     snap.schema = default_initial_snapshot().schema;
     snap.document_clock = 1;
     snap.tombstone_history_starts_at_clock = 0;
-    for (int i = 0; i < n; ++i) snap.documents.push_back({rec("shape:" + std::to_string(i)), 1});
+    for (int i = 0; i < n; ++i)
+        snap.documents.push_back({rec("shape:" + std::to_string(i)), 1});
     auto s = f.make(snap);
     for (int i = 0; i < n; i += per_txn) {
         s->transaction([&](storage_txn& t) {
-            for (int j = i; j < std::min(n, i + per_txn); ++j) t.remove("shape:" + std::to_string(j));
+            for (int j = i; j < std::min(n, i + per_txn); ++j)
+                t.remove("shape:" + std::to_string(j));
         });
     }
     return s;
@@ -111,7 +113,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(SS18_prune_keeps_a_clock_value_whole, F, storage_f
     const auto snap = s->get_snapshot();
     BOOST_TEST(snap.tombstones.size() == static_cast<std::size_t>(n - 2100));
     BOOST_TEST(snap.tombstone_history_starts_at_clock == 5); // batches at clocks 2,3,4 are gone
-    for (const auto& [id, c] : snap.tombstones) BOOST_TEST(c >= 5);
+    for (const auto& [id, c] : snap.tombstones)
+        BOOST_TEST(c >= 5);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -30,7 +30,8 @@ BOOST_AUTO_TEST_CASE(SL1_store_snapshot_converted_at_clock_0) {
     BOOST_TEST(s.document_clock == 0);
     BOOST_TEST(s.tombstone_history_starts_at_clock == 0);
     BOOST_TEST(s.documents.size() == 2u);
-    for (const auto& d : s.documents) BOOST_TEST(d.last_changed_clock == 0);
+    for (const auto& d : s.documents)
+        BOOST_TEST(d.last_changed_clock == 0);
     BOOST_TEST(s.tombstones.empty());
     BOOST_TEST(s.schema->at("sequences").as_object().at("x").as_int64() == 1);
 }
@@ -40,9 +41,11 @@ BOOST_AUTO_TEST_CASE(SS17_fallbacks_in_json) {
     BOOST_TEST(s.document_clock == 5);
     BOOST_TEST(s.tombstone_history_starts_at_clock == 5);
     BOOST_TEST(!s.schema.has_value());
-    s = room_snapshot_from_json(json::parse(R"({"documentClock": null, "clock": 3, "documents": []})"));
+    s = room_snapshot_from_json(
+        json::parse(R"({"documentClock": null, "clock": 3, "documents": []})"));
     BOOST_TEST(s.document_clock == 3); // `??` treats null as missing
-    s = room_snapshot_from_json(json::parse(R"({"documentClock": 8, "clock": 3, "documents": []})"));
+    s = room_snapshot_from_json(
+        json::parse(R"({"documentClock": 8, "clock": 3, "documents": []})"));
     BOOST_TEST(s.document_clock == 8);
     s = room_snapshot_from_json(json::parse(R"({"documents": []})"));
     BOOST_TEST(s.document_clock == 0);
@@ -87,8 +90,9 @@ BOOST_AUTO_TEST_CASE(SS1_default_initial_snapshot_records) {
     BOOST_TEST(s.document_clock == 0);
     BOOST_TEST(s.tombstone_history_starts_at_clock == 0);
     BOOST_REQUIRE(s.documents.size() == 2u);
-    BOOST_TEST(json::serialize(s.documents[0].state) ==
-               R"({"gridSize":10,"name":"","meta":{},"id":"document:document","typeName":"document"})");
+    BOOST_TEST(
+        json::serialize(s.documents[0].state) ==
+        R"({"gridSize":10,"name":"","meta":{},"id":"document:document","typeName":"document"})");
     BOOST_TEST(json::serialize(s.documents[1].state) ==
                R"({"meta":{},"id":"page:page","name":"Page 1","index":"a1","typeName":"page"})");
     const auto& seq = s.schema->at("sequences").as_object();
@@ -101,8 +105,10 @@ BOOST_AUTO_TEST_CASE(SS1_default_initial_snapshot_records) {
 BOOST_AUTO_TEST_CASE(ND2_to_network_diff) {
     forward_diff d;
     d.puts.emplace_back("shape:new", forward_put{std::nullopt, rec("shape:new")});
-    d.puts.emplace_back("shape:upd", forward_put{rec("shape:upd", {{"x", 1}}), rec("shape:upd", {{"x", 2}})});
-    d.puts.emplace_back("shape:same", forward_put{rec("shape:same", {{"x", 1}}), rec("shape:same", {{"x", 1.0}})});
+    d.puts.emplace_back("shape:upd",
+                        forward_put{rec("shape:upd", {{"x", 1}}), rec("shape:upd", {{"x", 2}})});
+    d.puts.emplace_back(
+        "shape:same", forward_put{rec("shape:same", {{"x", 1}}), rec("shape:same", {{"x", 1.0}})});
     d.deletes.push_back("shape:gone");
     const auto n = to_network_diff(d);
     BOOST_TEST(n.size() == 3u);

@@ -49,7 +49,8 @@ BOOST_AUTO_TEST_CASE(SQ1_tables_honor_prefix_and_data_persists_across_reopen) {
         put(a, "shape:1", {{"x", 1}});
         a.transaction([](storage_txn& t) { t.remove("page:page"); });
         BOOST_TEST(b.get_clock() == 0);
-        for (const char* t : {"a_documents", "a_tombstones", "a_metadata", "b_documents"}) BOOST_TEST(db->table_exists(t));
+        for (const char* t : {"a_documents", "a_tombstones", "a_metadata", "b_documents"})
+            BOOST_TEST(db->table_exists(t));
         BOOST_TEST(!db->table_exists("documents"));
     }
     auto db = open(d);
@@ -58,14 +59,21 @@ BOOST_AUTO_TEST_CASE(SQ1_tables_honor_prefix_and_data_persists_across_reopen) {
     const auto snap = a.get_snapshot();
     BOOST_TEST(find_doc(snap, "shape:1")->state.at("x").as_int64() == 1);
     BOOST_TEST(snap.tombstones.at("page:page") == 2);
-    BOOST_CHECK_THROW(core::sqlite_storage(db, {.table_prefix = "x; DROP TABLE a_documents"}), std::invalid_argument);
+    BOOST_CHECK_THROW(core::sqlite_storage(db, {.table_prefix = "x; DROP TABLE a_documents"}),
+                      std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(SQ2_snapshot_replaces_and_absent_snapshot_keeps) {
     temp_dir d;
     auto db = open(d);
-    { core::sqlite_storage s(db); put(s, "shape:old"); }
-    { core::sqlite_storage s(db); BOOST_TEST(find_doc(s.get_snapshot(), "shape:old") != nullptr); }
+    {
+        core::sqlite_storage s(db);
+        put(s, "shape:old");
+    }
+    {
+        core::sqlite_storage s(db);
+        BOOST_TEST(find_doc(s.get_snapshot(), "shape:old") != nullptr);
+    }
     room_snapshot snap;
     snap.document_clock = 3;
     snap.documents = {{rec("shape:new"), 3}};
@@ -98,7 +106,8 @@ BOOST_AUTO_TEST_CASE(SQ4_SQ5_initialization_probes) {
     auto db = open(d);
     BOOST_TEST(!core::sqlite_storage::has_been_initialized(*db)); // no table: false, not a throw
     BOOST_TEST(!core::sqlite_storage::get_document_clock(*db).has_value());
-    db->exec("CREATE TABLE p_metadata (migrationVersion INTEGER NOT NULL, documentClock INTEGER NOT NULL,"
+    db->exec("CREATE TABLE p_metadata (migrationVersion INTEGER NOT NULL, documentClock INTEGER "
+             "NOT NULL,"
              " tombstoneHistoryStartsAtClock INTEGER NOT NULL, schema TEXT NOT NULL);"
              "INSERT INTO p_metadata VALUES (2, 4, 0, '')");
     BOOST_TEST(!core::sqlite_storage::has_been_initialized(*db, "p_")); // empty schema
@@ -117,7 +126,8 @@ BOOST_AUTO_TEST_CASE(SQ6_states_are_json_blobs_at_version_2) {
     put(s, "shape:a", {{"x", 1.5}, {"s", "é"}});
     BOOST_TEST(scalar(*db, "SELECT migrationVersion FROM metadata") == 2);
     BOOST_TEST(text(*db, "SELECT typeof(state) FROM documents WHERE id = 'shape:a'") == "blob");
-    const auto stored = json::parse(text(*db, "SELECT CAST(state AS TEXT) FROM documents WHERE id = 'shape:a'"));
+    const auto stored =
+        json::parse(text(*db, "SELECT CAST(state AS TEXT) FROM documents WHERE id = 'shape:a'"));
     BOOST_TEST(deep_equal(stored, json::value(rec("shape:a", {{"x", 1.5}, {"s", "é"}}))));
     BOOST_TEST(json::parse(text(*db, "SELECT schema FROM metadata")).is_object());
     BOOST_TEST(text(*db, "PRAGMA journal_mode") == "wal");
@@ -140,7 +150,11 @@ BOOST_AUTO_TEST_CASE(SQ6_v1_text_database_is_migrated) {
     core::sqlite_storage s(db);
     BOOST_TEST(scalar(*db, "SELECT migrationVersion FROM metadata") == 2);
     BOOST_TEST(text(*db, "SELECT typeof(state) FROM documents") == "blob");
-    BOOST_TEST(scalar(*db, "SELECT count(*) FROM sqlite_master WHERE name = 'idx_documents_lastChangedClock'") == 1);
+    BOOST_TEST(
+        scalar(
+            *db,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'idx_documents_lastChangedClock'") ==
+        1);
     BOOST_TEST(s.get_clock() == 7);
     const auto snap = s.get_snapshot();
     BOOST_TEST(snap.tombstone_history_starts_at_clock == 3);
@@ -167,7 +181,8 @@ BOOST_AUTO_TEST_CASE(survives_kill_9_and_reopens) {
         // No Boost.Test in the child: do the work, then die without cleanup.
         try {
             core::sqlite_storage s(std::make_shared<sqlite_db>(d.file("room.db")));
-            for (int i = 0; i < 50; ++i) put(s, "shape:" + std::to_string(i));
+            for (int i = 0; i < 50; ++i)
+                put(s, "shape:" + std::to_string(i));
         } catch (...) {
             _exit(3);
         }
@@ -195,7 +210,8 @@ BOOST_AUTO_TEST_CASE(sqlite_errors_surface_with_the_sqlite_message) {
         std::ofstream junk(d.file("junk.db"));
         junk << std::string(8192, 'x');
     }
-    BOOST_CHECK_THROW(core::sqlite_storage(std::make_shared<sqlite_db>(d.file("junk.db"))), sqlite_error);
+    BOOST_CHECK_THROW(core::sqlite_storage(std::make_shared<sqlite_db>(d.file("junk.db"))),
+                      sqlite_error);
     auto db = open(d);
     BOOST_CHECK_THROW(db->exec("SELECT * FROM nowhere"), sqlite_error);
     BOOST_CHECK_THROW(db->prepare("NOT SQL"), sqlite_error);

@@ -24,11 +24,14 @@ inline json::object rec(std::string_view id, json::object extra = {}) {
     json::object o;
     o["id"] = id;
     o["typeName"] = id.substr(0, id.find(':'));
-    for (auto& [k, v] : extra) o[k] = v;
+    for (auto& [k, v] : extra)
+        o[k] = v;
     return o;
 }
 
-inline json::object obj(std::string_view json_text) { return json::parse(json_text).as_object(); }
+inline json::object obj(std::string_view json_text) {
+    return json::parse(json_text).as_object();
+}
 
 // A unique directory under /tmp, removed with everything in it.
 struct temp_dir {
@@ -58,7 +61,8 @@ struct sqlite_factory {
     int n = 0;
     std::unique_ptr<sync_storage> make(std::optional<room_snapshot> s = std::nullopt) {
         auto db = std::make_shared<sqlite_db>(dir.file("room" + std::to_string(n++) + ".db"));
-        return std::make_unique<sqlite_storage>(std::move(db), sqlite_storage_options{}, std::move(s));
+        return std::make_unique<sqlite_storage>(std::move(db), sqlite_storage_options{},
+                                                std::move(s));
     }
 };
 
@@ -81,7 +85,8 @@ struct normalized_state {
     std::optional<json::object> schema;
 
     explicit normalized_state(const room_snapshot& s)
-        : document_clock(s.document_clock), history_start(s.tombstone_history_starts_at_clock), schema(s.schema) {
+        : document_clock(s.document_clock), history_start(s.tombstone_history_starts_at_clock),
+          schema(s.schema) {
         for (const auto& d : s.documents)
             documents[std::string(d.state.at("id").as_string())] = {d.state, d.last_changed_clock};
         for (const auto& [id, c] : s.tombstones)
@@ -89,13 +94,16 @@ struct normalized_state {
     }
 
     friend bool operator==(const normalized_state& a, const normalized_state& b) {
-        if (a.document_clock != b.document_clock || a.history_start != b.history_start) return false;
+        if (a.document_clock != b.document_clock || a.history_start != b.history_start)
+            return false;
         if (a.tombstones != b.tombstones || a.documents.size() != b.documents.size()) return false;
-        if (a.schema.has_value() != b.schema.has_value() || (a.schema && !deep_equal(*a.schema, *b.schema)))
+        if (a.schema.has_value() != b.schema.has_value() ||
+            (a.schema && !deep_equal(*a.schema, *b.schema)))
             return false;
         for (const auto& [id, d] : a.documents) {
             const auto it = b.documents.find(id);
-            if (it == b.documents.end() || it->second.second != d.second || !deep_equal(it->second.first, d.first))
+            if (it == b.documents.end() || it->second.second != d.second ||
+                !deep_equal(it->second.first, d.first))
                 return false;
         }
         return true;
@@ -104,7 +112,8 @@ struct normalized_state {
 
 inline std::vector<std::string> sorted_ids(const forward_diff& d) {
     std::vector<std::string> out;
-    for (const auto& [id, p] : d.puts) out.push_back(id);
+    for (const auto& [id, p] : d.puts)
+        out.push_back(id);
     std::sort(out.begin(), out.end());
     return out;
 }

@@ -80,21 +80,29 @@ void room::handle_push(room_session& s, const proto::push_request& msg, timestam
 
     push_outcome out;
     std::int64_t clock = 0;
+    const std::string session_id = s.id;
+    bool session_gone = false;
     try {
         const auto result = storage_->transaction(
             [&](storage_txn& txn) {
                 broadcast_changes(txn);
+                // RC5: an external wipe may have just removed every session.
+                if (!sessions_.contains(session_id)) {
+                    session_gone = true;
+                    return;
+                }
                 run_push(s, txn, msg, out);
             },
             {std::string(internal_txn_id), false});
+        if (session_gone) return;
         clock = result.document_clock;
     } catch (const sync_error& e) {
-        warn("rejecting session " + s.id + ": " + e.what());
-        reject_session(s.id, e.reason); // RP12
+        warn("rejecting session " + session_id + ": " + e.what());
+        reject_session(session_id, e.reason); // RP12
         return;
     } catch (const std::exception& e) {
-        warn("push from " + s.id + " failed: " + e.what());
-        reject_session(s.id, proto::close_reason::unknown_error);
+        warn("push from " + session_id + " failed: " + e.what());
+        reject_session(session_id, proto::close_reason::unknown_error);
         return;
     }
     last_document_clock_ = clock;

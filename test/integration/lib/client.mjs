@@ -36,9 +36,9 @@ export async function waitFor(predicate, { timeoutMs = 5000, intervalMs = 10, wh
 export class SyncTestClient {
 	/**
 	 * @param {string} url  websocket URL of the room, without sessionId/storeId
-	 * @param {object} opts  name (user id), sessionId, presence (bool, default true)
+	 * @param {object} opts  name (user name), sessionId, presence (bool, default true), schema
 	 */
-	constructor(url, { name = `user${++storeCounter}`, sessionId, presence = true } = {}) {
+	constructor(url, { name = `user${++storeCounter}`, sessionId, presence = true, schema: storeSchema = schema } = {}) {
 		this.name = name
 		this.sessionId = sessionId ?? `${name}-${Math.random().toString(36).slice(2, 10)}`
 		this.storeId = `store-${name}-${++storeCounter}`
@@ -50,7 +50,7 @@ export class SyncTestClient {
 		this.loaded = false
 
 		this.store = new Store({
-			schema,
+			schema: storeSchema,
 			props: { defaultName: '', assets: {}, users: {}, onMount() {} },
 		})
 		const sep = url.includes('?') ? '&' : '?'
@@ -76,7 +76,9 @@ export class SyncTestClient {
 				this.loaded = true
 			},
 			onSyncError: (reason) => {
+				// the sync client closes itself; close the adapter too, or it would reconnect (as useSync does)
 				this.syncErrors.push(reason)
+				queueMicrotask(() => this.close())
 			},
 		})
 	}

@@ -19,15 +19,15 @@ export function useServer(serverOpts = {}) {
 		server: null,
 		clients: [],
 		peers: [],
-		/** Connect a real client to `roomId` and wait until it is in the room. */
-		async client(roomId, opts) {
-			const c = await connectClient(ctx.server.roomUrl(roomId), opts)
+		/** Connect a real client to `roomId` and wait until it is in the room. opts.params: extra query. */
+		async client(roomId, opts = {}) {
+			const c = await connectClient(ctx.server.roomUrl(roomId, opts.params), opts)
 			ctx.clients.push(c)
 			return c
 		},
 		/** A real client that is not awaited (e.g. expected to fail). */
-		clientNoWait(roomId, opts) {
-			const c = new SyncTestClient(ctx.server.roomUrl(roomId), opts)
+		clientNoWait(roomId, opts = {}) {
+			const c = new SyncTestClient(ctx.server.roomUrl(roomId, opts.params), opts)
 			ctx.clients.push(c)
 			return c
 		},

@@ -23,6 +23,8 @@ class ShimWebSocket {
 		this.onmessage = null
 		this.onclose = null
 		this.onerror = null
+		this.sentFrames = [] // lengths of the frames sent, for tests
+		this.sentChunkFrames = 0 // frames that were `N_...` chunks
 		const opts = url.startsWith('wss:') ? { ...tlsOptions } : {}
 		this._ws = new NodeWebSocket(url, opts)
 		this._ws.onopen = (ev) => this.onopen?.(ev)
@@ -39,6 +41,8 @@ class ShimWebSocket {
 		return this._ws.readyState
 	}
 	send(data) {
+		this.sentFrames.push(typeof data === 'string' ? data.length : data.byteLength)
+		this.sentChunkFrames += typeof data === 'string' && /^\d+_/.test(data.slice(0, 12)) ? 1 : 0
 		this._ws.send(data)
 	}
 	close(code, reason) {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 const here = path.dirname(fileURLToPath(import.meta.url))
 export const REFERENCE_SERVER = path.join(here, '..', 'reference-server.mjs')
 
-export const serverBinary = process.env.TLSYNC_SERVER || ''
+export const serverBinary = process.env.TLSYNC_REFERENCE === '1' ? '' : process.env.TLSYNC_SERVER || ''
 export const isReference = !serverBinary
 export const serverKind = isReference ? 'reference' : 'tlsyncd'
 
@@ -20,8 +20,9 @@ export function onlyTlsyncd(what) {
 	return isReference ? `tlsyncd-specific (${what}); running against the reference server` : undefined
 }
 
+/** A fresh directory under TLSYNC_IT_TMP (set and removed by scripts/integration-test) or the OS temp dir. */
 export function makeTempDir(prefix = 'tlsync-it-') {
-	return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+	return fs.mkdtempSync(path.join(process.env.TLSYNC_IT_TMP || os.tmpdir(), prefix))
 }
 
 /** A port the kernel just handed out on 127.0.0.1 (closed again, so there is a tiny race). */
@@ -65,6 +66,16 @@ async function httpGet(url, { timeoutMs = 1000, ca } = {}) {
 		req.on('error', reject)
 	})
 }
+
+// Never leave a server behind, even when a test file dies without running its after() hooks.
+const live = new Set()
+process.on('exit', () => {
+	for (const p of live) {
+		try {
+			p.kill('SIGKILL')
+		} catch {}
+	}
+})
 
 export class ServerProcess {
 	constructor({ dataDir, port, tls, extraArgs, env, label }) {
@@ -110,6 +121,7 @@ export class ServerProcess {
 		this.exit = null
 		const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } })
 		this.proc = proc
+		live.add(proc)
 		const append = (d) => {
 			this.logs += d
 			if (this.logs.length > 4_000_000) this.logs = this.logs.slice(-2_000_000)
@@ -118,6 +130,7 @@ export class ServerProcess {
 		proc.stderr.setEncoding('utf8').on('data', append)
 		this.exited = new Promise((resolve) => {
 			proc.on('exit', (code, signal) => {
+				live.delete(proc)
 				this.exit = { code, signal }
 				resolve(this.exit)
 			})

@@ -1,0 +1,53 @@
+#pragma once
+// Routing of plain HTTP requests, kept free of sockets so it is unit-tested
+// directly:
+//   GET /healthz                                  200 "ok"
+//   GET /metrics                                  200 Prometheus text 0.0.4
+//   GET /connect/{roomId}?sessionId=..&storeId=.. websocket upgrade (426 without)
+//   /admin/...                                    the admin hook, else 404
+// Every error response carries a short text body saying what is wrong.
+
+#include "server/connection_context.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace tlsync::server {
+
+// A websocket upgrade to accept for a sync session.
+struct connect_target {
+    std::string room_id;
+    std::string session_id;
+    std::string store_id; // informational; tldraw sends one per client instance
+};
+
+using route_result = std::variant<http_response, connect_target>;
+
+// What to do with `req`: a response, or the session to open once the
+// websocket handshake is accepted.
+[[nodiscard]] route_result route_request(const http_request& req, const admin_handler& admin);
+
+// Requests whose body may be large (admin uploads); the rest are capped at
+// small_body_limit before the body is read.
+[[nodiscard]] bool allows_large_body(std::string_view target) noexcept;
+inline constexpr std::size_t small_body_limit = 64 * 1024;
+
+// A text/plain response (the body gets a trailing newline if it lacks one).
+[[nodiscard]] http_response text_response(http::status status, std::string body,
+                                          unsigned version, bool keep_alive);
+
+// "/a/b?x=1" -> {"/a/b", "x=1"}; the query is empty when there is none.
+[[nodiscard]] std::pair<std::string_view, std::string_view> split_target(std::string_view target) noexcept;
+
+// %XX decoding (and '+' as space when `plus_as_space`, as URLSearchParams
+// does); nullopt for a malformed escape or a decoded NUL.
+[[nodiscard]] std::optional<std::string> percent_decode(std::string_view s, bool plus_as_space);
+
+// The first value of `key` in an application/x-www-form-urlencoded query,
+// decoded. nullopt when absent or undecodable.
+[[nodiscard]] std::optional<std::string> query_param(std::string_view query, std::string_view key);
+
+} // namespace tlsync::server

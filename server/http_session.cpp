@@ -1,0 +1,170 @@
+#include "server/http_session.hpp"
+
+#include "server/http_routes.hpp"
+#include "server/log.hpp"
+#include "server/metrics.hpp"
+#include "server/ws_connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl.hpp>
+
+namespace tlsync::server {
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+constexpr std::size_t header_limit = 16 * 1024;
+
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// Ways an HTTP connection normally ends; anything else is worth a warning.
+bool expected_end(const beast::error_code& ec) noexcept {
+    return ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+           ec == net::error::eof || ec == net::ssl::error::stream_truncated ||
+           ec == net::error::connection_reset || ec == beast::error::timeout;
+}
+
+void report(const beast::error_code& ec, std::string_view what, const std::string& peer) {
+    if (expected_end(ec)) {
+        if (log::enabled(log_level::debug))
+            log::debug("connection ended", {{"peer", peer}, {"op", what}, {"error", ec.message()}});
+        return;
+    }
+    log::warn("connection error", {{"peer", peer}, {"op", what}, {"error", ec.message()}});
+}
+
+net::awaitable<void> shut_down(beast::tcp_stream& stream, const config&) {
+    beast::error_code ec;
+    stream.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+    co_return;
+}
+
+net::awaitable<void> shut_down(tls_stream& stream, const config& cfg) {
+    beast::get_lowest_layer(stream).expires_after(cfg.handshake_timeout);
+    (void)co_await stream.async_shutdown(use_tuple); // a peer that just leaves is fine
+}
+
+template <class Stream>
+net::awaitable<bool> write_response(Stream& stream, http_response& res, const config& cfg,
+                                    const std::string& peer) {
+    beast::get_lowest_layer(stream).expires_after(cfg.handshake_timeout);
+    auto [ec, n] = co_await http::async_write(stream, res, use_tuple);
+    if (ec) {
+        report(ec, "write", peer);
+        co_return false;
+    }
+    co_return true;
+}
+
+template <class Stream>
+net::awaitable<void> serve_http(Stream& stream, beast::flat_buffer& buffer,
+                                std::shared_ptr<connection_context> ctx, std::string peer,
+                                bool busy) {
+    const config& cfg = ctx->cfg;
+    for (bool first = true;; first = false) {
+        // Built afresh per request: a parser reads exactly one message.
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(header_limit);
+        parser.body_limit(small_body_limit);
+        // One deadline covers a request's header and body; on a kept-alive
+        // connection it is also how long an idle client may wait.
+        beast::get_lowest_layer(stream).expires_after(cfg.handshake_timeout);
+        auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+        if (!ec && !parser.is_done()) {
+            if (allows_large_body(parser.get().target())) parser.body_limit(cfg.max_http_body_bytes);
+            std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
+        }
+        if (ec == http::error::end_of_stream) {
+            co_await shut_down(stream, cfg);
+            co_return;
+        }
+        if (ec == http::error::body_limit || ec == http::error::header_limit) {
+            const bool body = ec == http::error::body_limit;
+            auto res = text_response(body ? http::status::payload_too_large
+                                          : http::status::request_header_fields_too_large,
+                                     body ? "request body too large" : "request header too large",
+                                     11, false);
+            if (co_await write_response(stream, res, cfg, peer)) co_await shut_down(stream, cfg);
+            co_return;
+        }
+        if (ec) {
+            if (ec == beast::error::timeout && first)
+                global_metrics().count_rejection(reject_reason::handshake_timeout);
+            report(ec, "read", peer);
+            co_return;
+        }
+        global_metrics().http_requests.inc();
+        http_request req = parser.release();
+
+        if (busy) {
+            global_metrics().count_rejection(reject_reason::too_many_connections);
+            log::warn("connection rejected", {{"peer", peer}, {"reason", "too_many_connections"}});
+            auto res = text_response(http::status::service_unavailable, "server busy", req.version(), false);
+            res.set(http::field::retry_after, "5");
+            if (co_await write_response(stream, res, cfg, peer)) co_await shut_down(stream, cfg);
+            co_return;
+        }
+
+        auto routed = route_request(req, ctx->admin);
+        if (auto* target = std::get_if<connect_target>(&routed)) {
+            // The websocket's own timeouts take over from here.
+            beast::get_lowest_layer(stream).expires_never();
+            co_await run_websocket(std::move(stream), std::move(req), std::move(*target),
+                                   std::move(ctx), std::move(peer));
+            co_return;
+        }
+        auto& res = std::get<http_response>(routed);
+        if (res.result_int() >= 400 && log::enabled(log_level::debug))
+            log::debug("http request refused", {{"peer", peer}, {"target", req.target()},
+                                                 {"status", std::to_string(res.result_int())}});
+        if (!co_await write_response(stream, res, cfg, peer)) co_return;
+        if (!res.keep_alive()) {
+            co_await shut_down(stream, cfg);
+            co_return;
+        }
+    }
+}
+
+} // namespace
+
+net::awaitable<void> run_connection(beast::tcp_stream stream, std::shared_ptr<connection_context> ctx,
+                                    std::string peer, bool busy) {
+    // Shutdown first asks nicely (total: idle HTTP reads end, websockets are
+    // left to their close handshake), then insists (terminal).
+    co_await net::this_coro::reset_cancellation_state(net::enable_total_cancellation());
+    beast::flat_buffer buffer;
+    if (ctx->tls) {
+        stream.expires_after(ctx->cfg.handshake_timeout);
+        auto [ec, is_tls] = co_await beast::async_detect_ssl(stream, buffer, use_tuple);
+        if (ec) {
+            if (ec == beast::error::timeout)
+                global_metrics().count_rejection(reject_reason::handshake_timeout);
+            report(ec, "detect", peer);
+            co_return;
+        }
+        if (is_tls) {
+            tls_stream secure(std::move(stream), *ctx->tls);
+            // The detector's bytes are the start of the ClientHello.
+            auto [hec, used] = co_await secure.async_handshake(net::ssl::stream_base::server,
+                                                               buffer.data(), use_tuple);
+            if (hec) {
+                if (hec == beast::error::timeout)
+                    global_metrics().count_rejection(reject_reason::handshake_timeout);
+                report(hec, "tls handshake", peer);
+                co_return;
+            }
+            buffer.consume(used);
+            co_await serve_http(secure, buffer, std::move(ctx), std::move(peer), busy);
+            co_return;
+        }
+    }
+    co_await serve_http(stream, buffer, std::move(ctx), std::move(peer), busy);
+}
+
+} // namespace tlsync::server

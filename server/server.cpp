@@ -1,0 +1,210 @@
+#include "server/server.hpp"
+
+#include "core/tldraw_schema.hpp"
+#include "server/listener.hpp"
+#include "server/log.hpp"
+#include "server/tls.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <thread>
+#include <vector>
+
+namespace tlsync::server {
+
+namespace {
+
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+// How long idle connections get, after total cancellation, before the
+// terminal one cuts websockets still in their close handshake.
+constexpr std::chrono::milliseconds terminal_grace = 1s;
+
+} // namespace
+
+struct server::impl {
+    explicit impl(config c, room_service_factory f)
+        : cfg(std::move(c)), factory(std::move(f)), control(net::make_strand(io)),
+          signals(control, SIGINT, SIGTERM), deadline(control), grace(control) {}
+
+    void begin_shutdown();
+    void after_rooms();
+    void run_thread();
+
+    config cfg;
+    room_service_factory factory;
+    // Destroyed last: everything below holds I/O objects of `io`.
+    net::io_context io;
+    net::thread_pool blocking{2};
+    net::strand<net::io_context::executor_type> control; // signals and shutdown steps
+    net::signal_set signals;
+    net::steady_timer deadline; // hard end of shutdown
+    net::steady_timer grace;    // total -> terminal cancellation
+    std::shared_ptr<connection_context> ctx = std::make_shared<connection_context>();
+    std::shared_ptr<room_service> rooms;
+    std::shared_ptr<listener> accept;
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> serving{false};
+    bool rooms_done = false; // on `control`
+};
+
+server::server(config cfg, room_service_factory factory)
+    : impl_(std::make_unique<impl>(std::move(cfg), std::move(factory))) {}
+
+server::~server() {
+    // Rooms and connections hold timers and sockets of io: drop them while
+    // io is still alive (it destroys its pending handlers afterwards).
+    if (impl_) {
+        impl_->accept.reset();
+        impl_->rooms.reset();
+        impl_->ctx.reset();
+        impl_->blocking.join();
+    }
+}
+
+void server::set_admin_handler(admin_handler handler) { impl_->ctx->admin = std::move(handler); }
+
+std::string server::open() {
+    auto& m = *impl_;
+    m.ctx->cfg = m.cfg;
+    if (m.cfg.tls_enabled()) {
+        auto tls = make_tls_context(m.cfg);
+        if (!tls.context) return tls.error;
+        m.ctx->tls = std::move(tls.context);
+    } else if (!m.cfg.tls_cert.empty() || !m.cfg.tls_key.empty()) {
+        return m.cfg.tls_cert.empty() ? "--tls-cert: required when --tls-key is set"
+                                      : "--tls-key: required when --tls-cert is set";
+    }
+
+    beast::error_code ec;
+    tcp::resolver resolver(m.io);
+    const auto results = resolver.resolve(m.cfg.host, std::to_string(m.cfg.port),
+                                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec || results.empty())
+        return "--host: cannot resolve '" + m.cfg.host + "': " + (ec ? ec.message() : "no address");
+    const tcp::endpoint endpoint = *results.begin();
+
+    try {
+        m.rooms = m.factory ? m.factory(m.io.get_executor(), m.blocking.get_executor(), m.cfg)
+                            : make_room_service(m.io.get_executor(), m.blocking.get_executor(),
+                                                m.cfg, core::make_tldraw_schema());
+    } catch (const std::exception& e) {
+        return std::string("--data-dir: ") + e.what();
+    }
+    m.ctx->rooms = m.rooms;
+
+    m.accept = std::make_shared<listener>(m.io, m.ctx);
+    std::string step;
+    if (const auto bec = m.accept->open(endpoint, step))
+        return "--host/--port: cannot listen on " + m.cfg.host + ":" + std::to_string(m.cfg.port) +
+               " (" + step + "): " + bec.message();
+    return {};
+}
+
+std::uint16_t server::port() const {
+    return impl_->accept ? impl_->accept->local_endpoint().port() : 0;
+}
+
+bool server::running() const noexcept { return impl_->serving.load(); }
+
+void server::request_stop() {
+    net::post(impl_->control, [m = impl_.get()] { m->begin_shutdown(); });
+}
+
+int server::run() {
+    auto& m = *impl_;
+    if (!m.accept) {
+        log::error("server::run() without a successful open()");
+        return 2;
+    }
+    m.signals.async_wait([mp = &m](const beast::error_code& ec, int sig) {
+        if (ec) return;
+        log::info("signal received", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+        mp->begin_shutdown();
+    });
+    m.accept->start();
+    m.serving = true;
+    const auto ep = m.accept->local_endpoint();
+    log::info("listening on " + m.cfg.host + ":" + std::to_string(ep.port()) +
+                  (m.ctx->tls ? " (tls on)" : " (tls off)"),
+              {{"host", m.cfg.host}, {"port", std::to_string(ep.port())},
+               {"tls", m.ctx->tls ? "on" : "off"}});
+
+    const unsigned n = m.cfg.threads > 0 ? static_cast<unsigned>(m.cfg.threads)
+                                         : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> threads;
+    threads.reserve(n - 1);
+    for (unsigned i = 1; i < n; ++i) threads.emplace_back([mp = &m] { mp->run_thread(); });
+    m.run_thread();
+    for (auto& t : threads) t.join();
+    m.serving = false;
+
+    m.blocking.join(); // storage work posted during shutdown completes
+    log::info("stopped");
+    return 0;
+}
+
+void server::impl::run_thread() {
+    for (;;) {
+        try {
+            io.run();
+            return;
+        } catch (const std::exception& e) {
+            // Handlers should never throw; if one does, log it and keep serving.
+            log::error("unhandled exception in io thread", {{"error", e.what()}});
+        }
+    }
+}
+
+// Steps, all on `control`: stop accepting; rooms flush and close their
+// sessions with 1012 (service restart) so clients reconnect; then total
+// cancellation ends idle HTTP connections, terminal cancellation after a
+// grace period cuts whatever is left, and io stops once no connection
+// remains, or at config::shutdown_timeout whatever happens.
+void server::impl::begin_shutdown() {
+    if (stopping.exchange(true)) return;
+    serving = false;
+    log::info("shutting down", {{"connections", std::to_string(ctx->tracker.size())}});
+    beast::error_code ec;
+    signals.cancel(ec);
+    accept->stop();
+
+    deadline.expires_after(cfg.shutdown_timeout);
+    deadline.async_wait([this](const beast::error_code& ec) {
+        if (ec) return;
+        log::warn("shutdown deadline reached; stopping now",
+                  {{"connections", std::to_string(ctx->tracker.size())}});
+        io.stop();
+    });
+    rooms->shutdown(1012 /*service_restart*/, [this] { net::post(control, [this] { after_rooms(); }); });
+}
+
+void server::impl::after_rooms() {
+    if (rooms_done) return;
+    rooms_done = true;
+    ctx->tracker.cancel_all(net::cancellation_type::total);
+    const auto left = deadline.expiry() - std::chrono::steady_clock::now();
+    grace.expires_after(std::min<std::chrono::steady_clock::duration>(terminal_grace, left / 2));
+    grace.async_wait([this](const beast::error_code& ec) {
+        if (!ec) ctx->tracker.cancel_all(net::cancellation_type::terminal);
+    });
+    ctx->tracker.when_empty([this] {
+        net::post(control, [this] {
+            deadline.cancel();
+            grace.cancel();
+            io.stop();
+        });
+    });
+}
+
+} // namespace tlsync::server

@@ -1,0 +1,445 @@
+#include "server/ws_connection.hpp"
+
+#include "proto/chunk.hpp"
+#include "proto/codec.hpp"
+#include "server/log.hpp"
+#include "server/metrics.hpp"
+#include "server/room_actor.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <atomic>
+#include <deque>
+#include <type_traits>
+#include <vector>
+
+namespace tlsync::server {
+
+namespace websocket = beast::websocket;
+
+namespace detail {
+
+bool valid_utf8(std::string_view s) noexcept {
+    // RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
+    std::size_t i = 0;
+    while (i < n) {
+        const unsigned c = p[i];
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t len = 0;
+        unsigned lo = 0x80, hi = 0xBF; // allowed range of the second byte
+        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c == 0xE0) len = 3, lo = 0xA0;
+        else if (c == 0xED) len = 3, hi = 0x9F;
+        else if (c >= 0xE1 && c <= 0xEF) len = 3;
+        else if (c == 0xF0) len = 4, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3) len = 4;
+        else if (c == 0xF4) len = 4, hi = 0x8F;
+        else return false;
+        if (n - i < len || p[i + 1] < lo || p[i + 1] > hi) return false;
+        for (std::size_t k = 2; k < len; ++k)
+            if (p[i + k] < 0x80 || p[i + k] > 0xBF) return false;
+        i += len;
+    }
+    return true;
+}
+
+} // namespace detail
+
+namespace {
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+// A read buffer grown by one large message is given back past this size.
+constexpr std::size_t keep_read_buffer_bytes = 64 * 1024;
+
+std::atomic<std::uint64_t> next_socket_id{1};
+
+msg_type type_of(const proto::client_message& m) noexcept {
+    if (std::holds_alternative<proto::connect_request>(m)) return msg_type::connect;
+    if (std::holds_alternative<proto::push_request>(m)) return msg_type::push;
+    return msg_type::ping;
+}
+
+msg_type type_of(core::outbound_kind k) noexcept {
+    switch (k) {
+    case core::outbound_kind::connect: return msg_type::connect;
+    case core::outbound_kind::data: return msg_type::data;
+    case core::outbound_kind::pong: return msg_type::pong;
+    case core::outbound_kind::custom: return msg_type::custom;
+    case core::outbound_kind::incompatibility_error: return msg_type::incompatibility_error;
+    }
+    return msg_type::other;
+}
+
+// Ways a websocket normally ends; anything else is worth a warning.
+bool expected_end(const beast::error_code& ec) noexcept {
+    return ec == websocket::error::closed || ec == net::error::operation_aborted ||
+           ec == net::error::eof || ec == net::ssl::error::stream_truncated ||
+           ec == net::error::connection_reset || ec == beast::error::timeout;
+}
+
+std::string describe_end(const beast::error_code& ec) {
+    if (ec == websocket::error::closed) return "closed";
+    if (ec == beast::error::timeout) return "timeout";
+    if (ec == net::error::operation_aborted) return "cancelled";
+    return ec.message();
+}
+
+// A close reason is at most 123 bytes; cut at a UTF-8 boundary.
+websocket::close_reason make_close_reason(std::uint16_t code, std::string_view text) {
+    if (text.size() > 123) {
+        std::size_t n = 123;
+        while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+        text = text.substr(0, n);
+    }
+    websocket::close_reason r(code);
+    r.reason.assign(text.data(), text.size());
+    return r;
+}
+
+proto::decode_limits limits_for(const config& cfg) {
+    proto::decode_limits limits;
+    limits.max_message_bytes = cfg.max_message_bytes;
+    return limits;
+}
+
+template <class Stream>
+class ws_connection final : public session_sink,
+                            public std::enable_shared_from_this<ws_connection<Stream>> {
+public:
+    static constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+    ws_connection(Stream&& stream, std::shared_ptr<connection_context> ctx, connect_target target,
+                  std::string peer)
+        : ws_(std::move(stream)), executor_(ws_.get_executor()), ctx_(std::move(ctx)),
+          target_(std::move(target)), peer_(std::move(peer)),
+          ref_{target_.session_id, next_socket_id.fetch_add(1, std::memory_order_relaxed)},
+          socket_id_(std::to_string(ref_.socket_id)), limits_(limits_for(ctx_->cfg)),
+          assembler_(limits_), wake_(executor_), write_deadline_(executor_) {
+        wake_.expires_at(net::steady_timer::time_point::max());
+    }
+
+    ~ws_connection() override {
+        // An exception may skip the orderly path; the room must still hear of it.
+        if (actor_ && !left_) actor_->leave(ref_);
+        if (const auto rest = queued_bytes_.load()) global_metrics().outbound_queue_bytes.sub(rest);
+    }
+
+    // Thread-safe. Bytes are counted here, before the post, so the bound also
+    // covers messages still in flight to the strand.
+    void deliver(core::outbound_message message) override {
+        const std::size_t n = message.size();
+        const std::size_t queued = queued_bytes_.fetch_add(n) + n;
+        global_metrics().outbound_queue_bytes.add(static_cast<std::int64_t>(n));
+        if (queued > ctx_->cfg.max_outbound_queue_bytes) {
+            release(n);
+            net::post(executor_, [self = this->shared_from_this()] { self->overflow(); });
+            return;
+        }
+        net::post(executor_, [self = this->shared_from_this(), m = std::move(message)]() mutable {
+            self->enqueue(std::move(m));
+        });
+    }
+
+    void close(std::optional<std::uint16_t> code, std::string reason) override {
+        net::post(executor_, [self = this->shared_from_this(), code, r = std::move(reason)] {
+            self->request_close(code.value_or(websocket::close_code::normal), r);
+        });
+    }
+
+    net::awaitable<void> run(http_request req) {
+        const config& cfg = ctx_->cfg;
+        auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+        timeouts.handshake_timeout = cfg.handshake_timeout; // also bounds the close handshake
+        timeouts.idle_timeout = cfg.idle_timeout;
+        // A ping at half the idle time tells a silent-but-alive peer from a dead one.
+        timeouts.keep_alive_pings = true;
+        ws_.set_option(timeouts);
+        ws_.set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(http::field::server, "tlsyncd"); }));
+        // permessage-deflate stays off (Beast's default): tldraw's client does not
+        // need it, and per-recipient compression would undo sharing encoded patches.
+        ws_.read_message_max(cfg.max_frame_bytes);
+        ws_.auto_fragment(false); // one outbound message, one frame
+        ws_.text(true);
+        beast::get_lowest_layer(ws_).expires_never(); // the websocket timeouts take over
+
+        auto [ec] = co_await ws_.async_accept(req, use_tuple);
+        if (ec) {
+            note_end(ec, "accept");
+            co_return;
+        }
+        actor_ = ctx_->rooms->acquire(target_.room_id);
+        if (!actor_) { // shutting down: let the client retry elsewhere or later
+            auto r = make_close_reason(websocket::close_code::service_restart, "server shutting down");
+            (void)co_await ws_.async_close(r, use_tuple);
+            co_return;
+        }
+        log::info("websocket connected", {{"room", target_.room_id}, {"session", target_.session_id},
+                                          {"socket", socket_id_}, {"peer", peer_},
+                                          {"tls", is_tls ? "yes" : "no"}});
+        actor_->join(ref_, /*is_readonly*/ false, this->weak_from_this());
+
+        using namespace net::experimental::awaitable_operators;
+        co_await (reader() && writer());
+        leave_room();
+        const auto code = close_code_ ? *close_code_ : ws_.reason().code;
+        log::info("websocket disconnected",
+                  {{"room", target_.room_id}, {"session", target_.session_id}, {"socket", socket_id_},
+                   {"reason", end_reason_}, {"close_code", std::to_string(code)}});
+    }
+
+private:
+    net::awaitable<void> reader() {
+        beast::flat_buffer buffer;
+        for (;;) {
+            auto [ec, n] = co_await ws_.async_read(buffer, use_tuple);
+            if (ec) {
+                end_of_reading(ec);
+                co_return;
+            }
+            // After leaving, frames are only drained until the close handshake ends.
+            if (!left_) handle_frame(buffer);
+            buffer.consume(buffer.size());
+            if (buffer.capacity() > keep_read_buffer_bytes) buffer.shrink_to_fit();
+        }
+    }
+
+    net::awaitable<void> writer() {
+        std::vector<net::const_buffer> buffers;
+        for (;;) {
+            if (stopped_) co_return;
+            if (!queue_.empty()) {
+                const core::outbound_message& message = queue_.front();
+                buffers.clear();
+                message.for_each_fragment(
+                    [&](std::string_view f) { buffers.emplace_back(f.data(), f.size()); });
+                writing_ = true;
+                arm_write_deadline(ctx_->cfg.idle_timeout);
+                auto [ec, n] = co_await ws_.async_write(buffers, use_tuple);
+                writing_ = false;
+                disarm_write_deadline();
+                if (ec) {
+                    note_end(ec, "write");
+                    abort();
+                    co_return;
+                }
+                const std::size_t size = message.size();
+                global_metrics().count_out(type_of(message.kind), size);
+                queue_.pop_front();
+                release(size);
+                continue;
+            }
+            if (close_reason_) {
+                const auto reason = *std::exchange(close_reason_, std::nullopt);
+                auto [ec] = co_await ws_.async_close(reason, use_tuple);
+                if (ec) note_end(ec, "close");
+                co_return;
+            }
+            // Timer as condition variable: enqueue/request_close cancel_one() it.
+            (void)co_await wake_.async_wait(use_tuple);
+            const auto state = co_await net::this_coro::cancellation_state;
+            if (state.cancelled() != net::cancellation_type::none) co_return;
+        }
+    }
+
+    void handle_frame(const beast::flat_buffer& buffer) {
+        const std::string_view frame(static_cast<const char*>(buffer.data().data()), buffer.size());
+        if (!ws_.got_text() && !detail::valid_utf8(frame)) {
+            global_metrics().count_in(msg_type::other, frame.size());
+            reject(proto::close_reason::unknown_error, "binary frame is not valid UTF-8");
+            return;
+        }
+        auto result = assembler_.handle_message(frame);
+        if (std::holds_alternative<std::monostate>(result)) return; // more chunks to come
+        if (const auto* error = std::get_if<proto::assembly_error>(&result)) {
+            global_metrics().count_in(msg_type::other, frame.size());
+            on_assembly_error(*error);
+            return;
+        }
+        auto& message = std::get<proto::assembled_message>(result);
+        auto decoded = proto::decode_client_message(std::move(message.value), limits_);
+        if (!decoded) {
+            global_metrics().count_in(msg_type::other, message.text.size());
+            const auto& e = decoded.error();
+            reject(e.close_reason(), std::string(proto::to_string(e.code)) + ": " + e.detail);
+            return;
+        }
+        global_metrics().count_in(type_of(decoded.value()), message.text.size());
+        actor_->message(ref_, std::move(decoded).value());
+    }
+
+    void on_assembly_error(const proto::assembly_error& e) {
+        if (e.rejects_session()) {
+            reject(proto::close_reason::unknown_error, e.message);
+            return;
+        }
+        const bool too_big = e.code == proto::assembly_errc::too_large;
+        log::info(too_big ? "message too big; closing" : "invalid chunk; closing",
+                  {{"room", target_.room_id}, {"session", target_.session_id},
+                   {"socket", socket_id_}, {"detail", e.message}});
+        if (too_big) global_metrics().count_rejection(reject_reason::message_too_large);
+        // Upstream treats these like a socket error: the session ends, no 4099,
+        // so the client reconnects.
+        leave_room();
+        request_close(too_big ? websocket::close_code::too_big : websocket::close_code::protocol_error,
+                      too_big ? "message too big" : "invalid message chunk");
+    }
+
+    void reject(std::string_view reason, std::string_view detail) {
+        log::info("rejecting session", {{"room", target_.room_id}, {"session", target_.session_id},
+                                        {"socket", socket_id_}, {"reason", reason},
+                                        {"detail", detail.substr(0, 200)}});
+        actor_->reject(ref_, std::string(reason)); // the room answers with close(4099, reason)
+    }
+
+    void end_of_reading(const beast::error_code& ec) {
+        note_end(ec, "read");
+        if (ec == beast::error::timeout) global_metrics().count_rejection(reject_reason::idle_timeout);
+        if (!close_code_ && ec == websocket::error::closed) close_code_ = ws_.reason().code;
+        leave_room();
+        stopped_ = true;
+        wake_.cancel();
+        // Anything but a finished close handshake (an error, a timeout, a
+        // terminal cancellation) leaves the stream unusable: cut it so a write
+        // in progress ends too.
+        if (ec != websocket::error::closed) abort();
+    }
+
+    void enqueue(core::outbound_message m) {
+        if (closing_ || stopped_) {
+            release(m.size());
+            return;
+        }
+        queue_.push_back(std::move(m));
+        wake_.cancel_one();
+    }
+
+    void overflow() {
+        if (closing_ || stopped_) return;
+        log::warn("slow consumer: outbound queue over its limit; closing",
+                  {{"room", target_.room_id}, {"session", target_.session_id},
+                   {"socket", socket_id_}, {"peer", peer_}});
+        global_metrics().count_rejection(reject_reason::slow_consumer);
+        drop_queue();
+        // 1008, not 4099: the client should reconnect and catch up from its clock.
+        request_close(websocket::close_code::policy_error, "slow consumer");
+        // A write stuck on a full TCP window must not hold the close back for long.
+        if (writing_) arm_write_deadline(ctx_->cfg.handshake_timeout);
+    }
+
+    void request_close(std::uint16_t code, std::string_view reason) {
+        if (closing_ || stopped_) return;
+        closing_ = true;
+        close_code_ = code;
+        close_reason_ = make_close_reason(code, reason);
+        wake_.cancel_one();
+    }
+
+    // Keeps the message being written: its buffers are in use.
+    void drop_queue() {
+        const std::size_t keep = writing_ && !queue_.empty() ? 1 : 0;
+        while (queue_.size() > keep) {
+            release(queue_.back().size());
+            queue_.pop_back();
+        }
+    }
+
+    void release(std::size_t n) noexcept {
+        queued_bytes_.fetch_sub(n);
+        global_metrics().outbound_queue_bytes.sub(static_cast<std::int64_t>(n));
+    }
+
+    void arm_write_deadline(std::chrono::milliseconds after) {
+        const auto generation = ++write_generation_;
+        write_deadline_.expires_after(after);
+        write_deadline_.async_wait([weak = this->weak_from_this(), generation](beast::error_code ec) {
+            if (ec) return;
+            auto self = weak.lock();
+            // The generation guards against a handler queued just as the write ended.
+            if (!self || self->write_generation_ != generation || !self->writing_) return;
+            if (self->end_reason_.empty()) self->end_reason_ = "write timeout";
+            self->abort();
+        });
+    }
+
+    void disarm_write_deadline() {
+        ++write_generation_;
+        write_deadline_.cancel();
+    }
+
+    void abort() { beast::get_lowest_layer(ws_).close(); }
+
+    void leave_room() {
+        if (left_ || !actor_) return;
+        left_ = true;
+        actor_->leave(ref_);
+    }
+
+    void note_end(const beast::error_code& ec, std::string_view what) {
+        if (end_reason_.empty()) end_reason_ = describe_end(ec);
+        if (!expected_end(ec))
+            log::warn("websocket error", {{"room", target_.room_id}, {"session", target_.session_id},
+                                          {"socket", socket_id_}, {"peer", peer_}, {"op", what},
+                                          {"error", ec.message()}});
+    }
+
+    websocket::stream<Stream> ws_;
+    net::any_io_executor executor_; // the connection's strand
+    std::shared_ptr<connection_context> ctx_;
+    connect_target target_;
+    std::string peer_;
+    core::socket_ref ref_;
+    std::string socket_id_; // for log lines
+    proto::decode_limits limits_;
+    proto::chunk_assembler assembler_;
+    std::shared_ptr<room_actor> actor_;
+
+    std::deque<core::outbound_message> queue_;
+    std::atomic<std::size_t> queued_bytes_{0}; // delivered and not yet written or dropped
+    net::steady_timer wake_;                   // the writer's condition variable
+    net::steady_timer write_deadline_;
+    std::uint64_t write_generation_ = 0;
+    std::optional<websocket::close_reason> close_reason_; // to send once the queue is written
+    std::optional<std::uint16_t> close_code_;             // sent or received, for the log
+    std::string end_reason_;
+    bool writing_ = false;
+    bool closing_ = false; // a close was requested: nothing more is queued
+    bool stopped_ = false; // reading ended: the writer exits
+    bool left_ = false;    // the room was told
+};
+
+template <class Stream>
+net::awaitable<void> serve(Stream stream, http_request req, connect_target target,
+                           std::shared_ptr<connection_context> ctx, std::string peer) {
+    auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream), std::move(ctx),
+                                                        std::move(target), std::move(peer));
+    co_await conn->run(std::move(req));
+}
+
+} // namespace
+
+net::awaitable<void> run_websocket(beast::tcp_stream stream, http_request req, connect_target target,
+                                   std::shared_ptr<connection_context> ctx, std::string peer) {
+    return serve(std::move(stream), std::move(req), std::move(target), std::move(ctx), std::move(peer));
+}
+
+net::awaitable<void> run_websocket(beast::ssl_stream<beast::tcp_stream> stream, http_request req,
+                                   connect_target target, std::shared_ptr<connection_context> ctx,
+                                   std::string peer) {
+    return serve(std::move(stream), std::move(req), std::move(target), std::move(ctx), std::move(peer));
+}
+
+} // namespace tlsync::server

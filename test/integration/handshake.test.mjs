@@ -6,7 +6,7 @@ import { useServer, uniqueRoom } from './lib/harness.mjs'
 import { patch, put, SERIALIZED_SCHEMA } from './lib/raw.mjs'
 import { isReference } from './lib/server.mjs'
 import { createTLSchema } from '@tldraw/tlschema'
-import { geoShape } from './lib/records.mjs'
+import { geoShape, presenceRecord } from './lib/records.mjs'
 
 const TOO_NEW_SCHEMA = (() => {
 	const s = structuredClone(SERIALIZED_SCHEMA)
@@ -115,6 +115,8 @@ describe('handshake and rejection', { timeout: 60000 }, () => {
 		const bad = geoShape()
 		bad.props = { ...bad.props, w: -5, color: 'chartreuse' }
 		p.send({ type: 'push', clientClock: 0, diff: { [bad.id]: put(bad) } })
+		await p.waitUntil(() => p.closed || p.dataEvents().some((e) => e.type === 'push_result'), 5000, 'close or push_result')
+		assert.ok(p.closed, `server answered the invalid put with ${JSON.stringify(p.dataEvents())} instead of closing`)
 		const closed = await p.waitClosed(5000)
 		assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 4099, reason: 'INVALID_RECORD' })
 		const q = await ctx.peer(room)
@@ -131,11 +133,42 @@ describe('handshake and rejection', { timeout: 60000 }, () => {
 		const p = await ctx.peer(room)
 		await p.connect()
 		p.send({ type: 'push', clientClock: 0, diff: { [s.id]: patch({ props: ['patch', { w: ['put', 'wide'] }] }) } })
+		await p.waitUntil(() => p.closed || p.dataEvents().some((e) => e.type === 'push_result'), 5000, 'close or push_result')
+		assert.ok(p.closed, `server answered the invalid patch with ${JSON.stringify(p.dataEvents())} instead of closing`)
 		const closed = await p.waitClosed(5000)
 		assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 4099, reason: 'INVALID_RECORD' })
-		const b = await ctx.client(room, { name: 'bob' })
-		assert.equal(b.get(s.id).props.w, 100)
+		// read back over a raw socket: a real client would throw on an invalid stored record
+		const q = await ctx.peer(room)
+		const reply = await q.connect()
+		assert.equal(reply.diff[s.id]?.[1]?.props?.w, 100, `stored record: ${JSON.stringify(reply.diff[s.id])}`)
 		assert.deepEqual(a.syncErrors, [])
+	})
+
+	test('a presence record that fails validation is rejected INVALID_RECORD (RP2 RP10)', { timeout: 15000 }, async () => {
+		const room = uniqueRoom()
+		// the watcher is a raw peer: a real client throws when handed an invalid record
+		const watcher = await ctx.peer(room)
+		await watcher.connect()
+		const p = await ctx.peer(room)
+		await p.connect()
+		const bad = { ...presenceRecord({ name: 'bad' }), userId: 'not-a-user-id' }
+		p.send({ type: 'push', clientClock: 0, presence: ['put', bad] })
+		await p.waitUntil(() => p.closed || p.dataEvents().some((e) => e.type === 'push_result'), 5000, 'close or push_result')
+		assert.ok(p.closed, `server answered the invalid presence with ${JSON.stringify(p.dataEvents())} instead of closing`)
+		const closed = await p.waitClosed(5000)
+		assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 4099, reason: 'INVALID_RECORD' })
+		watcher.send({ type: 'ping' })
+		await watcher.next((m) => m.type === 'pong')
+		assert.ok(!JSON.stringify(watcher.messages).includes('not-a-user-id'), 'the invalid presence was broadcast')
+	})
+
+	test('a shape of an unknown shape type is rejected INVALID_RECORD (RP2)', { timeout: 15000 }, async () => {
+		const p = await ctx.peer(uniqueRoom())
+		await p.connect()
+		const bad = { ...geoShape(), type: 'no-such-shape' }
+		p.send({ type: 'push', clientClock: 0, diff: { [bad.id]: put(bad) } })
+		const closed = await p.waitClosed(5000)
+		assert.deepEqual({ code: closed.code, reason: closed.reason }, { code: 4099, reason: 'INVALID_RECORD' })
 	})
 
 	test('the real client reports a 4099 rejection through onSyncError and stops (PV2 CW3)', { timeout: 15000 }, async () => {

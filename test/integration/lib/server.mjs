@@ -67,6 +67,8 @@ async function httpGet(url, { timeoutMs = 1000, ca } = {}) {
 	})
 }
 
+const HARNESS_ENV = /^TLSYNC_(SERVER|SERVER_ARGS|REFERENCE|READONLY_PARAM|CHURN_CONNECTIONS|IT_.*)$/
+
 // Never leave a server behind, even when a test file dies without running its after() hooks.
 const live = new Set()
 process.on('exit', () => {
@@ -119,7 +121,9 @@ export class ServerProcess {
 			: [serverBinary, this.args()]
 		this.logs += `$ ${cmd} ${argv.join(' ')}\n`
 		this.exit = null
-		const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } })
+		// the harness's own TLSYNC_* knobs are not server settings (tlsyncd reads TLSYNC_* env vars)
+		const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !HARNESS_ENV.test(k)))
+		const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...this.env } })
 		this.proc = proc
 		live.add(proc)
 		const append = (d) => {
@@ -138,9 +142,19 @@ export class ServerProcess {
 		proc.on('error', (e) => append(`spawn error: ${e.message}\n`))
 
 		const deadline = Date.now() + readyTimeoutMs
+		const requestedPort = this.port
 		while (Date.now() < deadline) {
 			if (this.exit) {
 				throw new Error(`${this.label} exited during startup (${JSON.stringify(this.exit)}):\n${this.tail()}`)
+			}
+			if (requestedPort === 0) {
+				// --port 0: the kernel picks; learn it from the `listening on host:port` log line
+				const m = /listening on [^\s:]+:(\d+)/.exec(this.logs)
+				if (!m) {
+					await sleep(20)
+					continue
+				}
+				this.port = Number(m[1])
 			}
 			try {
 				const res = await httpGet(`${this.httpUrl}/healthz`, { ca: this.tls ? fs.readFileSync(this.tls.cert) : undefined })

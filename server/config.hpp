@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tlsync::server {
@@ -60,6 +61,9 @@ struct config_result {
     std::optional<config> cfg;
     std::string output; // help/version text
     std::string error;  // names the flag: "--port: expected 1-65535, got 'x'"
+    // Non-fatal findings (an unknown TLSYNC_* variable, most likely a typo)
+    // for the caller to log once logging is configured.
+    std::vector<std::string> warnings;
 };
 
 // `env` is the process environment (KEY=VALUE strings).
@@ -67,5 +71,11 @@ struct config_result {
                                          const std::vector<std::string>& env);
 
 [[nodiscard]] std::string help_text();
+
+// "tlsyncd 0.1.0 (tldraw sync protocol 8)", what --version prints.
+[[nodiscard]] std::string version_text();
+
+// "trace", "debug", "info", "warn", "error": the --log spelling.
+[[nodiscard]] std::string_view to_string(log_level level) noexcept;
 
 } // namespace tlsync::server

@@ -1,0 +1,457 @@
+#include "server/config.hpp"
+
+#include "proto/messages.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <variant>
+
+namespace tlsync::server {
+namespace {
+
+using ms = std::chrono::milliseconds;
+
+constexpr std::uint64_t kib = 1024;
+constexpr std::uint64_t mib = kib * 1024;
+constexpr std::uint64_t gib = mib * 1024;
+constexpr std::uint64_t minute = 60'000;
+constexpr std::uint64_t hour = 60 * minute;
+constexpr std::uint64_t day = 24 * hour;
+
+// `count` and `size` share std::size_t members but differ in what they accept
+// (sizes take units), so the kind cannot be derived from the member type.
+enum class kind { text, port, count, size, duration, boolean, level };
+
+using member = std::variant<std::string config::*, std::uint16_t config::*, int config::*,
+                            std::size_t config::*, ms config::*, bool config::*,
+                            log_level config::*>;
+
+struct option {
+    std::string_view name;  // the flag without "--", also the config-file key
+    std::string_view group; // --help section
+    std::string_view meta;  // value placeholder in --help
+    std::string_view help;
+    kind type;
+    member field;
+    std::uint64_t min = 0; // numeric bounds; milliseconds for durations
+    std::uint64_t max = 0;
+    bool allow_empty = false; // text only: empty means "off"
+};
+
+// One row per config field; flags, TLSYNC_* variables, file keys and --help
+// are all generated from it, so they cannot drift apart.
+const option options[] = {
+    {"host", "Network", "ADDR", "address to listen on; 0.0.0.0 or :: for all interfaces",
+     kind::text, &config::host},
+    {"port", "Network", "N", "TCP port; 0 picks a free one (tests; the bound port is logged)",
+     kind::port, &config::port, 0, 65535},
+    {"tls-cert", "Network", "FILE", "PEM certificate chain; with --tls-key serves wss:// and https://",
+     kind::text, &config::tls_cert, 0, 0, true},
+    {"tls-key", "Network", "FILE", "PEM private key for --tls-cert", kind::text, &config::tls_key,
+     0, 0, true},
+    {"threads", "Network", "N", "I/O threads, 0-1024; 0 means one per CPU core", kind::count,
+     &config::threads, 0, 1024},
+    {"admin-token", "Network", "TOKEN", "bearer token for /admin/...; empty disables the admin API",
+     kind::text, &config::admin_token, 0, 0, true},
+    {"data-dir", "Storage", "DIR", "where room databases live (DIR/rooms/<room>.sqlite)",
+     kind::text, &config::data_dir},
+    {"flush-interval", "Storage", "DURATION", "how often changed rooms are written to SQLite",
+     kind::duration, &config::flush_interval, 1, hour},
+    {"fsync", "Storage", "[BOOL]", "SQLite synchronous=FULL: survives power loss, slower writes",
+     kind::boolean, &config::fsync},
+    {"max-message-bytes", "Limits", "SIZE", "largest client message after chunk reassembly",
+     kind::size, &config::max_message_bytes, 128, 4 * gib},
+    {"max-frame-bytes", "Limits", "SIZE", "largest single websocket frame", kind::size,
+     &config::max_frame_bytes, 128, 4 * gib},
+    {"max-outbound-queue-bytes", "Limits", "SIZE",
+     "unsent bytes per connection before it is closed as a slow consumer", kind::size,
+     &config::max_outbound_queue_bytes, 128, 16 * gib},
+    {"max-connections", "Limits", "N", "concurrent websocket connections; more are refused",
+     kind::count, &config::max_connections, 1, 1'000'000},
+    {"max-http-body-bytes", "Limits", "SIZE", "largest HTTP request body (admin snapshot uploads)",
+     kind::size, &config::max_http_body_bytes, 128, 4 * gib},
+    {"session-idle-timeout", "Timing", "DURATION",
+     "drop sessions silent this long; 0 disables idle pruning", kind::duration,
+     &config::session_idle_timeout, 0, day},
+    {"session-start-wait", "Timing", "DURATION", "time a new socket has to send its connect message",
+     kind::duration, &config::session_start_wait, 1, day},
+    {"session-removal-wait", "Timing", "DURATION",
+     "how long a closed session lingers before removal; 0: at once", kind::duration,
+     &config::session_removal_wait, 0, day},
+    {"data-debounce", "Timing", "DURATION", "batching window for data broadcasts; 0 sends at once",
+     kind::duration, &config::data_debounce, 0, minute},
+    {"handshake-timeout", "Timing", "DURATION", "deadline for TLS, HTTP request and upgrade",
+     kind::duration, &config::handshake_timeout, 1, day},
+    {"idle-timeout", "Timing", "DURATION", "close websockets that send no frame for this long",
+     kind::duration, &config::idle_timeout, 1, day},
+    {"shutdown-timeout", "Timing", "DURATION",
+     "graceful shutdown deadline on SIGTERM/SIGINT (flush, close sessions)", kind::duration,
+     &config::shutdown_timeout, 1, day},
+    {"room-unload-delay", "Timing", "DURATION", "keep an empty room loaded this long; 0: unload at once",
+     kind::duration, &config::room_unload_delay, 0, day},
+    {"log", "Logging", "LEVEL", "trace, debug, info, warn or error", kind::level, &config::log},
+    {"log-json", "Logging", "[BOOL]", "one JSON object per line instead of logfmt", kind::boolean,
+     &config::log_json},
+};
+
+constexpr std::string_view groups[] = {"Network", "Storage", "Limits", "Timing", "Logging"};
+
+const option* find_option(std::string_view name) {
+    for (const auto& o : options)
+        if (o.name == name) return &o;
+    return nullptr;
+}
+
+std::string env_name(std::string_view flag) {
+    std::string out = "TLSYNC_";
+    for (char c : flag) out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+    return std::ranges::equal(a, b, [](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+}
+
+// Digits, then an optional unit; rejects signs, spaces inside the number,
+// and anything that overflows once the unit is applied.
+std::optional<std::uint64_t> parse_scaled(std::string_view s,
+                                          std::uint64_t (*unit)(std::string_view)) {
+    const auto digits = std::ranges::find_if(s, [](char c) { return c < '0' || c > '9'; });
+    const auto n_len = static_cast<std::size_t>(digits - s.begin());
+    if (n_len == 0) return std::nullopt;
+    std::uint64_t n = 0;
+    if (std::from_chars(s.data(), s.data() + n_len, n).ec != std::errc{}) return std::nullopt;
+    const std::uint64_t mult = unit(trim(s.substr(n_len)));
+    if (mult == 0 || n > std::numeric_limits<std::uint64_t>::max() / mult) return std::nullopt;
+    return n * mult;
+}
+
+std::uint64_t size_unit(std::string_view u) {
+    if (u.empty() || iequals(u, "b")) return 1;
+    if (iequals(u, "kb")) return 1000;
+    if (iequals(u, "mb")) return 1000'000;
+    if (iequals(u, "gb")) return 1000'000'000;
+    if (iequals(u, "kib")) return kib;
+    if (iequals(u, "mib")) return mib;
+    if (iequals(u, "gib")) return gib;
+    return 0;
+}
+
+std::uint64_t duration_unit(std::string_view u) {
+    if (u.empty() || u == "ms") return 1;
+    if (u == "s") return 1000;
+    if (u == "m") return minute;
+    if (u == "h") return hour;
+    return 0;
+}
+
+std::uint64_t no_unit(std::string_view u) { return u.empty() ? 1 : 0; }
+
+std::optional<bool> parse_bool(std::string_view s) {
+    for (auto t : {"true", "1", "yes", "on"})
+        if (iequals(s, t)) return true;
+    for (auto f : {"false", "0", "no", "off"})
+        if (iequals(s, f)) return false;
+    return std::nullopt;
+}
+
+std::string format_size(std::uint64_t n) {
+    if (n >= gib && n % gib == 0) return std::to_string(n / gib) + "GiB";
+    if (n >= mib && n % mib == 0) return std::to_string(n / mib) + "MiB";
+    if (n >= kib && n % kib == 0) return std::to_string(n / kib) + "KiB";
+    return std::to_string(n) + "B";
+}
+
+std::string format_duration(std::uint64_t n) {
+    if (n >= hour && n % hour == 0) return std::to_string(n / hour) + "h";
+    if (n >= minute && n % minute == 0) return std::to_string(n / minute) + "m";
+    if (n >= 1000 && n % 1000 == 0) return std::to_string(n / 1000) + "s";
+    return std::to_string(n) + "ms";
+}
+
+std::string expected(const option& o) {
+    const auto range = [&](auto fmt) { return fmt(o.min) + "-" + fmt(o.max); };
+    const auto plain = [](std::uint64_t n) { return std::to_string(n); };
+    switch (o.type) {
+    case kind::text: return "a non-empty value";
+    case kind::port: return "a port " + range(plain);
+    case kind::count: return "an integer " + range(plain);
+    case kind::size: return "a size " + range(format_size) + " (e.g. 64MiB, 2KiB, 1MB, bytes)";
+    case kind::duration:
+        return "a duration " + range(format_duration) + " (e.g. 500ms, 2s, 1m, milliseconds)";
+    case kind::boolean: return "true or false";
+    case kind::level: return "trace, debug, info, warn or error";
+    }
+    return {};
+}
+
+// Stores `value` into the field `o` names; returns false if it is malformed
+// or out of range.
+bool assign(const option& o, config& cfg, std::string_view value) {
+    const auto number = [&]() -> std::optional<std::uint64_t> {
+        auto n = parse_scaled(value, o.type == kind::size       ? size_unit
+                                     : o.type == kind::duration ? duration_unit
+                                                                : no_unit);
+        if (n && (*n < o.min || *n > o.max)) return std::nullopt;
+        return n;
+    };
+    return std::visit(
+        [&]<typename T>(T config::* m) {
+            if constexpr (std::is_same_v<T, std::string>) {
+                if (value.empty() && !o.allow_empty) return false;
+                cfg.*m = std::string(value);
+            } else if constexpr (std::is_same_v<T, bool>) {
+                const auto b = parse_bool(value);
+                if (!b) return false;
+                cfg.*m = *b;
+            } else if constexpr (std::is_same_v<T, log_level>) {
+                constexpr log_level all[] = {log_level::trace, log_level::debug, log_level::info,
+                                             log_level::warn, log_level::error};
+                const auto it = std::ranges::find_if(all, [&](log_level l) {
+                    return iequals(value, to_string(l)) || (l == log_level::warn && iequals(value, "warning"));
+                });
+                if (it == std::end(all)) return false;
+                cfg.*m = *it;
+            } else if constexpr (std::is_same_v<T, ms>) {
+                const auto n = number();
+                if (!n) return false;
+                cfg.*m = ms(static_cast<ms::rep>(*n));
+            } else {
+                const auto n = number();
+                if (!n) return false;
+                cfg.*m = static_cast<T>(*n);
+            }
+            return true;
+        },
+        o.field);
+}
+
+std::string quoted(std::string_view v) {
+    constexpr std::size_t max_shown = 80;
+    std::string out = "'";
+    out += v.substr(0, max_shown);
+    if (v.size() > max_shown) out += "...";
+    return out + "'";
+}
+
+// `where` says which source set the value so the message points at it.
+std::string apply(const option& o, config& cfg, std::string_view value, std::string_view where) {
+    if (assign(o, cfg, value)) return {};
+    return std::string(where) + ": expected " + expected(o) + ", got " + quoted(value);
+}
+
+std::string load_file(const std::string& path, config& cfg) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return "--config: cannot read " + quoted(path) + ": " + std::strerror(errno);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+        std::string_view l = trim(line);
+        if (n == 1 && l.starts_with("\xEF\xBB\xBF")) l = trim(l.substr(3)); // editors' BOM
+        if (l.empty() || l.front() == '#') continue;
+        const std::string at = path + ":" + std::to_string(n);
+        const auto eq = l.find('=');
+        std::string key(trim(l.substr(0, eq)));
+        std::ranges::replace(key, '_', '-');
+        const option* o = find_option(key);
+        if (!o) return at + ": unknown key " + quoted(key) + " (keys are flag names without --)";
+        std::string_view value = eq == std::string_view::npos ? "" : trim(l.substr(eq + 1));
+        if (eq == std::string_view::npos) {
+            if (o->type != kind::boolean) return at + ": expected '" + key + " = value'";
+            value = "true";
+        } else if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+                   value.back() == value.front()) {
+            value = value.substr(1, value.size() - 2);
+        }
+        if (auto err = apply(*o, cfg, value, at + ": " + key + " (--" + key + ")"); !err.empty())
+            return err;
+    }
+    return {};
+}
+
+} // namespace
+
+std::string_view to_string(log_level level) noexcept {
+    switch (level) {
+    case log_level::trace: return "trace";
+    case log_level::debug: return "debug";
+    case log_level::info: return "info";
+    case log_level::warn: return "warn";
+    case log_level::error: return "error";
+    }
+    return "info";
+}
+
+std::string version_text() {
+    return "tlsyncd 0.1.0 (tldraw sync protocol " + std::to_string(proto::protocol_version) + ")";
+}
+
+config_result parse_config(const std::vector<std::string>& args,
+                           const std::vector<std::string>& env) {
+    config_result result;
+    struct flag_value {
+        const option* opt;
+        std::string value;
+    };
+    std::vector<flag_value> flags;
+    std::optional<std::string> config_path;
+    bool help = false, version = false;
+    std::string error;
+
+    // The whole line is scanned even after an error so that `--help` anywhere
+    // still prints help, as people append it to a failing command.
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string_view a = args[i];
+        if (a == "-h" || a == "--help") help = true;
+        if (a == "--version") version = true;
+        if (!error.empty() || a == "-h" || a == "--help" || a == "--version") continue;
+        if (!a.starts_with("--") || a.size() == 2) {
+            error = "unexpected argument " + quoted(a) + " (see --help)";
+            continue;
+        }
+        const auto eq = a.find('=');
+        const std::string name(a.substr(2, eq == std::string_view::npos ? a.npos : eq - 2));
+        const option* o = find_option(name);
+        if (!o && name != "config") {
+            error = "unknown flag --" + name + " (see --help)";
+            continue;
+        }
+        std::string value;
+        if (eq != std::string_view::npos) {
+            value = a.substr(eq + 1);
+        } else if (o && o->type == kind::boolean) {
+            // With no positional arguments `--fsync false` is unambiguous;
+            // anything that is not a boolean word is left for the next round.
+            const bool word = i + 1 < args.size() && parse_bool(args[i + 1]).has_value();
+            value = word ? args[++i] : "true";
+        } else if (i + 1 >= args.size() || args[i + 1].starts_with("--")) {
+            error = "--" + name + ": missing value (see --help)";
+            continue;
+        } else {
+            value = args[++i];
+        }
+        if (o) flags.push_back({o, std::move(value)});
+        else config_path = std::move(value);
+    }
+    const auto fail = [&](std::string message) {
+        result.error = std::move(message);
+        return result;
+    };
+    if (help) {
+        result.output = help_text();
+        return result;
+    }
+    if (version) {
+        result.output = version_text() + "\n";
+        return result;
+    }
+    if (!error.empty()) return fail(std::move(error));
+
+    std::map<std::string, std::string, std::less<>> vars;
+    for (const auto& kv : env) {
+        const auto eq = kv.find('=');
+        if (eq != std::string::npos && kv.starts_with("TLSYNC_")) vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    if (!config_path) {
+        if (auto it = vars.find("TLSYNC_CONFIG"); it != vars.end() && !it->second.empty())
+            config_path = it->second;
+    }
+    if (config_path && config_path->empty()) return fail("--config: missing value");
+
+    config cfg;
+    if (config_path) {
+        if (auto err = load_file(*config_path, cfg); !err.empty()) return fail(std::move(err));
+    }
+    for (const auto& [key, value] : vars) {
+        if (key == "TLSYNC_CONFIG") continue;
+        const auto o = std::ranges::find_if(options, [&](const option& o) { return env_name(o.name) == key; });
+        if (o == std::end(options)) {
+            result.warnings.push_back("ignoring unknown environment variable " + key);
+            continue;
+        }
+        // Empty counts as unset: EnvironmentFile templates often leave `KEY=` lines.
+        if (value.empty()) continue;
+        if (auto err = apply(*o, cfg, value, key + " (--" + std::string(o->name) + ")"); !err.empty())
+            return fail(std::move(err));
+    }
+    for (const auto& f : flags) {
+        if (auto err = apply(*f.opt, cfg, f.value, "--" + std::string(f.opt->name)); !err.empty())
+            return fail(std::move(err));
+    }
+
+    if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+        return fail(std::string("--tls-cert and --tls-key must be given together (only ") +
+                    (cfg.tls_cert.empty() ? "--tls-key" : "--tls-cert") + " is set)");
+    }
+    result.cfg = std::move(cfg);
+    return result;
+}
+
+std::string help_text() {
+    const config defaults;
+    const auto shown_default = [&](const option& o) -> std::string {
+        return std::visit(
+            [&]<typename T>(T config::* m) -> std::string {
+                const T& v = defaults.*m;
+                if constexpr (std::is_same_v<T, std::string>) return v.empty() ? "none" : v;
+                else if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+                else if constexpr (std::is_same_v<T, log_level>) return std::string(to_string(v));
+                else if constexpr (std::is_same_v<T, ms>) return format_duration(static_cast<std::uint64_t>(v.count()));
+                else if (o.type == kind::size) return format_size(v);
+                else return std::to_string(v);
+            },
+            o.field);
+    };
+    const auto pad = [](std::string s, std::size_t width) {
+        s.resize(std::max(width, s.size() + 1), ' ');
+        return s;
+    };
+
+    std::string out = version_text() + R"( - a self-hostable tldraw sync server
+
+Usage: tlsyncd [flags]
+
+Run it:
+  tlsyncd --data-dir ./data                  # http://127.0.0.1:5858, rooms at ws://.../connect/<room>
+  tlsyncd --config /etc/tlsync/tlsyncd.conf  # settings from a file, e.g. under systemd
+
+Settings come from, later ones winning: built-in defaults, the config file
+(`name = value` lines, names as below without --), TLSYNC_* environment
+variables, flags. Flags take `--name value` or `--name=value`; booleans also
+stand alone (--fsync) or take =false. Durations: 500ms, 2s, 1m, 1h or
+milliseconds. Sizes: 64MiB, 2KiB, 1MB or bytes.
+
+General:
+  --config FILE                   TLSYNC_CONFIG
+      read settings from FILE first
+  -h, --help
+      print this help and exit
+  --version
+      print the version and exit
+)";
+    for (const auto group : groups) {
+        out += "\n" + std::string(group) + ":\n";
+        for (const auto& o : options) {
+            if (o.group != group) continue;
+            out += pad("  --" + std::string(o.name) + " " + std::string(o.meta), 34);
+            out += pad(env_name(o.name), 34) + "default " + shown_default(o) + "\n";
+            out += "      " + std::string(o.help) + "\n";
+        }
+    }
+    return out;
+}
+
+} // namespace tlsync::server

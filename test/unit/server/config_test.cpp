@@ -1,0 +1,352 @@
+// tlsyncd settings: flag forms, TLSYNC_* environment, config file,
+// precedence, validation messages and --help.
+
+#include "server/config.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <unistd.h>
+
+using namespace tlsync::server;
+using namespace std::chrono_literals;
+using args_t = std::vector<std::string>;
+
+namespace {
+
+// Every flag the brief promises; the tests check them against the parser
+// rather than trusting its own table.
+const std::vector<std::string> all_flags = {
+    "host", "port", "tls-cert", "tls-key", "threads", "admin-token", "data-dir",
+    "flush-interval", "fsync", "max-message-bytes", "max-frame-bytes",
+    "max-outbound-queue-bytes", "max-connections", "max-http-body-bytes",
+    "session-idle-timeout", "session-start-wait", "session-removal-wait", "data-debounce",
+    "handshake-timeout", "idle-timeout", "shutdown-timeout", "room-unload-delay", "log",
+    "log-json"};
+
+std::string env_name(std::string flag) {
+    for (auto& c : flag) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    return "TLSYNC_" + flag;
+}
+
+config parse_ok(const args_t& args, const args_t& env = {}) {
+    auto r = parse_config(args, env);
+    BOOST_TEST_REQUIRE(r.error == "");
+    BOOST_TEST_REQUIRE(r.cfg.has_value());
+    return *r.cfg;
+}
+
+std::string parse_error(const args_t& args, const args_t& env = {}) {
+    auto r = parse_config(args, env);
+    BOOST_TEST(!r.cfg.has_value());
+    BOOST_TEST(r.output == "");
+    return r.error;
+}
+
+bool contains(std::string_view hay, std::string_view needle) {
+    return hay.find(needle) != std::string_view::npos;
+}
+
+// A config file that removes itself.
+struct temp_file {
+    std::string path;
+    explicit temp_file(std::string_view text) {
+        char name[] = "/tmp/tlsync-config-test-XXXXXX";
+        const int fd = ::mkstemp(name);
+        BOOST_TEST_REQUIRE(fd >= 0);
+        ::close(fd);
+        path = name;
+        std::ofstream(path, std::ios::binary) << text;
+    }
+    ~temp_file() { std::filesystem::remove(path); }
+};
+
+// A flag value and what it must set; covers every field.
+struct sample {
+    std::string flag, value;
+    std::function<bool(const config&)> check;
+};
+
+const std::vector<sample> samples = {
+    {"host", "0.0.0.0", [](const config& c) { return c.host == "0.0.0.0"; }},
+    {"port", "8080", [](const config& c) { return c.port == 8080; }},
+    {"tls-cert", "/c.pem", [](const config& c) { return c.tls_cert == "/c.pem"; }},
+    {"tls-key", "/k.pem", [](const config& c) { return c.tls_key == "/k.pem"; }},
+    {"threads", "4", [](const config& c) { return c.threads == 4; }},
+    {"admin-token", "s3cret", [](const config& c) { return c.admin_token == "s3cret"; }},
+    {"data-dir", "/var/lib/tlsync", [](const config& c) { return c.data_dir == "/var/lib/tlsync"; }},
+    {"flush-interval", "2s", [](const config& c) { return c.flush_interval == 2s; }},
+    {"fsync", "true", [](const config& c) { return c.fsync; }},
+    {"max-message-bytes", "1MiB", [](const config& c) { return c.max_message_bytes == 1u << 20; }},
+    {"max-frame-bytes", "2KiB", [](const config& c) { return c.max_frame_bytes == 2048; }},
+    {"max-outbound-queue-bytes", "1MB",
+     [](const config& c) { return c.max_outbound_queue_bytes == 1'000'000; }},
+    {"max-connections", "100", [](const config& c) { return c.max_connections == 100; }},
+    {"max-http-body-bytes", "4096", [](const config& c) { return c.max_http_body_bytes == 4096; }},
+    {"session-idle-timeout", "1m", [](const config& c) { return c.session_idle_timeout == 1min; }},
+    {"session-start-wait", "500ms", [](const config& c) { return c.session_start_wait == 500ms; }},
+    {"session-removal-wait", "750", [](const config& c) { return c.session_removal_wait == 750ms; }},
+    {"data-debounce", "0", [](const config& c) { return c.data_debounce == 0ms; }},
+    {"handshake-timeout", "3s", [](const config& c) { return c.handshake_timeout == 3s; }},
+    {"idle-timeout", "2m", [](const config& c) { return c.idle_timeout == 2min; }},
+    {"shutdown-timeout", "1h", [](const config& c) { return c.shutdown_timeout == 1h; }},
+    {"room-unload-delay", "0ms", [](const config& c) { return c.room_unload_delay == 0ms; }},
+    {"log", "debug", [](const config& c) { return c.log == log_level::debug; }},
+    {"log-json", "yes", [](const config& c) { return c.log_json; }},
+};
+
+// Sets tls-key alongside tls-cert (and vice versa): they are only valid together.
+args_t with_tls_partner(const std::string& flag, args_t args) {
+    if (flag == "tls-cert") args.insert(args.end(), {"--tls-key", "/k.pem"});
+    if (flag == "tls-key") args.insert(args.end(), {"--tls-cert", "/c.pem"});
+    return args;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(defaults_without_input) {
+    const auto c = parse_ok({});
+    BOOST_TEST(c.host == "127.0.0.1");
+    BOOST_TEST(c.port == 5858);
+    BOOST_TEST(!c.tls_enabled());
+    BOOST_TEST(c.data_dir == "./data");
+    BOOST_TEST(c.session_idle_timeout.count() == 20000); // RC6
+    BOOST_TEST(c.data_debounce.count() == 16);          // RB1
+    BOOST_TEST((c.log == log_level::info));
+}
+
+BOOST_AUTO_TEST_CASE(samples_cover_every_flag) {
+    BOOST_TEST_REQUIRE(samples.size() == all_flags.size());
+    for (std::size_t i = 0; i < samples.size(); ++i) BOOST_TEST(samples[i].flag == all_flags[i]);
+}
+
+BOOST_AUTO_TEST_CASE(every_flag_in_both_forms) {
+    for (const auto& s : samples) {
+        BOOST_TEST_CONTEXT("--" << s.flag) {
+            BOOST_TEST(s.check(parse_ok(with_tls_partner(s.flag, {"--" + s.flag, s.value}))));
+            BOOST_TEST(s.check(parse_ok(with_tls_partner(s.flag, {"--" + s.flag + "=" + s.value}))));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(every_flag_from_environment) {
+    for (const auto& s : samples) {
+        BOOST_TEST_CONTEXT(env_name(s.flag)) {
+            auto env = args_t{env_name(s.flag) + "=" + s.value, "PATH=/usr/bin"};
+            if (s.flag == "tls-cert") env.push_back("TLSYNC_TLS_KEY=/k.pem");
+            if (s.flag == "tls-key") env.push_back("TLSYNC_TLS_CERT=/c.pem");
+            BOOST_TEST(s.check(parse_ok({}, env)));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(every_flag_from_config_file) {
+    for (const auto& s : samples) {
+        BOOST_TEST_CONTEXT(s.flag) {
+            std::string text = s.flag + " = " + s.value + "\n";
+            if (s.flag == "tls-cert") text += "tls-key = /k.pem\n";
+            if (s.flag == "tls-key") text += "tls-cert = /c.pem\n";
+            temp_file f(text);
+            BOOST_TEST(s.check(parse_ok({"--config", f.path})));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(booleans_stand_alone_or_take_a_value) {
+    BOOST_TEST(parse_ok({"--fsync"}).fsync);
+    BOOST_TEST(!parse_ok({"--fsync=false"}).fsync);
+    BOOST_TEST(!parse_ok({"--fsync", "--fsync=off"}).fsync);
+    BOOST_TEST(parse_ok({"--log-json", "--port", "1"}).log_json);
+    BOOST_TEST(!parse_ok({"--log-json=0"}).log_json);
+    BOOST_TEST(!parse_ok({"--fsync", "false"}).fsync);
+    BOOST_TEST(parse_ok({"--fsync", "yes", "--log-json"}).log_json);
+    // A bare boolean only takes a following boolean word.
+    BOOST_TEST(parse_error({"--fsync", "maybe"}) == "unexpected argument 'maybe' (see --help)");
+    BOOST_TEST(parse_error({"--fsync=maybe"}) == "--fsync: expected true or false, got 'maybe'");
+}
+
+BOOST_AUTO_TEST_CASE(duration_and_size_units) {
+    BOOST_TEST(parse_ok({"--idle-timeout", "500ms"}).idle_timeout.count() == 500);
+    BOOST_TEST(parse_ok({"--idle-timeout", "2s"}).idle_timeout.count() == 2000);
+    BOOST_TEST(parse_ok({"--idle-timeout", "1m"}).idle_timeout.count() == 60000);
+    BOOST_TEST(parse_ok({"--idle-timeout", "1500"}).idle_timeout.count() == 1500);
+    BOOST_TEST(parse_ok({"--max-message-bytes", "64MiB"}).max_message_bytes == 64u << 20);
+    BOOST_TEST(parse_ok({"--max-message-bytes", "2KiB"}).max_message_bytes == 2048);
+    BOOST_TEST(parse_ok({"--max-message-bytes", "1MB"}).max_message_bytes == 1'000'000);
+    BOOST_TEST(parse_ok({"--max-message-bytes", "1gib"}).max_message_bytes == 1u << 30);
+    BOOST_TEST(parse_ok({"--max-message-bytes", "4096"}).max_message_bytes == 4096);
+    for (auto bad : {"1.5s", "2 weeks", "s", "-1", "+5", "1S", "99999999999999999999"})
+        BOOST_TEST(contains(parse_error({"--idle-timeout", bad}), "--idle-timeout: expected"), bad);
+    for (auto bad : {"1.5MiB", "12XB", "MiB", "-4096", "18446744073709551615GiB"})
+        BOOST_TEST(contains(parse_error({"--max-frame-bytes", bad}), "--max-frame-bytes: expected"),
+                   bad);
+}
+
+BOOST_AUTO_TEST_CASE(port_zero_means_ephemeral) {
+    BOOST_TEST(parse_ok({"--port", "0"}).port == 0);
+    BOOST_TEST(parse_ok({"--port", "65535"}).port == 65535);
+}
+
+BOOST_AUTO_TEST_CASE(zero_disables_only_where_it_makes_sense) {
+    // RC6: 0 turns idle pruning off.
+    BOOST_TEST(parse_ok({"--session-idle-timeout", "0"}).session_idle_timeout.count() == 0);
+    for (auto f : {"session-removal-wait", "data-debounce", "room-unload-delay"})
+        BOOST_TEST(parse_ok({std::string("--") + f, "0"}).data_dir == "./data", f);
+    for (auto f : {"flush-interval", "session-start-wait", "handshake-timeout", "idle-timeout",
+                   "shutdown-timeout"})
+        BOOST_TEST(contains(parse_error({std::string("--") + f, "0"}), std::string("--") + f + ": "), f);
+}
+
+BOOST_AUTO_TEST_CASE(every_validation_error_names_the_flag_and_value) {
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"host", ""},           {"port", "65536"},         {"port", "http"},
+        {"port", "-1"},         {"threads", "1025"},       {"threads", "-2"},
+        {"data-dir", ""},       {"flush-interval", "2d"},  {"fsync", "2"},
+        {"max-message-bytes", "0"},   {"max-frame-bytes", "64"},
+        {"max-outbound-queue-bytes", "17GiB"}, {"max-connections", "0"},
+        {"max-connections", "1k"},    {"max-http-body-bytes", "5GiB"},
+        {"session-idle-timeout", "25h"}, {"session-start-wait", "x"},
+        {"session-removal-wait", "-5"},  {"data-debounce", "2m"},
+        {"handshake-timeout", "0s"},     {"idle-timeout", "soon"},
+        {"shutdown-timeout", "0"},       {"room-unload-delay", "1d"},
+        {"log", "verbose"},              {"log-json", "nope"}};
+    for (const auto& [flag, value] : bad) {
+        const auto err = parse_error({"--" + flag + "=" + value});
+        BOOST_TEST(err.starts_with("--" + flag + ": expected "), err);
+        BOOST_TEST(contains(err, "got '" + value + "'"), err);
+    }
+    BOOST_TEST(parse_error({"--port", "70000"}) == "--port: expected a port 0-65535, got '70000'");
+    BOOST_TEST(parse_error({"--threads", "2000"}) ==
+               "--threads: expected an integer 0-1024, got '2000'");
+}
+
+BOOST_AUTO_TEST_CASE(tls_cert_and_key_go_together) {
+    BOOST_TEST(parse_error({"--tls-cert", "/c.pem"}) ==
+               "--tls-cert and --tls-key must be given together (only --tls-cert is set)");
+    BOOST_TEST(parse_error({}, {"TLSYNC_TLS_KEY=/k.pem"}) ==
+               "--tls-cert and --tls-key must be given together (only --tls-key is set)");
+    BOOST_TEST(parse_ok({"--tls-cert", "/c.pem", "--tls-key", "/k.pem"}).tls_enabled());
+}
+
+BOOST_AUTO_TEST_CASE(unknown_flags_and_missing_values) {
+    BOOST_TEST(parse_error({"--x"}) == "unknown flag --x (see --help)");
+    BOOST_TEST(parse_error({"--prot=1"}) == "unknown flag --prot (see --help)");
+    BOOST_TEST(parse_error({"--data_dir", "/d"}) == "unknown flag --data_dir (see --help)");
+    BOOST_TEST(parse_error({"-p", "1"}) == "unexpected argument '-p' (see --help)");
+    BOOST_TEST(parse_error({"serve"}) == "unexpected argument 'serve' (see --help)");
+    BOOST_TEST(parse_error({"--port"}) == "--port: missing value (see --help)");
+    BOOST_TEST(parse_error({"--port", "--host", "h"}) == "--port: missing value (see --help)");
+    BOOST_TEST(parse_error({"--config"}) == "--config: missing value (see --help)");
+    // An explicit empty value is a value, and host must not be empty.
+    BOOST_TEST(contains(parse_error({"--host="}), "--host: expected a non-empty value"));
+    BOOST_TEST(parse_ok({"--admin-token="}).admin_token == "");
+    BOOST_TEST(parse_ok({"--admin-token=--odd"}).admin_token == "--odd");
+}
+
+BOOST_AUTO_TEST_CASE(precedence_defaults_file_env_flags) {
+    temp_file f("port = 1001\nhost = file-host\ndata-dir = /from/file\nthreads = 3\n");
+    const args_t env = {"TLSYNC_CONFIG=" + f.path, "TLSYNC_PORT=1002", "TLSYNC_HOST=env-host"};
+    const auto c = parse_ok({"--port", "1003"}, env);
+    BOOST_TEST(c.port == 1003);             // flag beats env and file
+    BOOST_TEST(c.host == "env-host");       // env beats file
+    BOOST_TEST(c.data_dir == "/from/file"); // file beats default
+    BOOST_TEST(c.threads == 3);
+    BOOST_TEST(c.max_connections == 20000u); // default
+    // The last of repeated flags wins.
+    BOOST_TEST(parse_ok({"--port", "1", "--port=2"}).port == 2);
+}
+
+BOOST_AUTO_TEST_CASE(config_flag_beats_tlsync_config) {
+    temp_file by_env("port = 1\n"), by_flag("port = 2\n");
+    BOOST_TEST(parse_ok({"--config=" + by_flag.path}, {"TLSYNC_CONFIG=" + by_env.path}).port == 2);
+    BOOST_TEST(parse_ok({}, {"TLSYNC_CONFIG=" + by_env.path}).port == 1);
+}
+
+BOOST_AUTO_TEST_CASE(config_file_syntax) {
+    temp_file f("\xEF\xBB\xBF# tlsyncd.conf\n"
+                "\n"
+                "   # indented comment\n"
+                "port=9000\r\n"
+                "  admin-token = \"a token # with hash\"  \n"
+                "data_dir = '/srv/tl sync'\n"
+                "fsync\n"
+                "max-frame-bytes = 4 KiB\n");
+    const auto c = parse_ok({"--config", f.path});
+    BOOST_TEST(c.port == 9000);
+    BOOST_TEST(c.admin_token == "a token # with hash");
+    BOOST_TEST(c.data_dir == "/srv/tl sync");
+    BOOST_TEST(c.fsync);
+    BOOST_TEST(c.max_frame_bytes == 4096u);
+}
+
+BOOST_AUTO_TEST_CASE(config_file_errors_name_file_and_line) {
+    temp_file unknown("port = 1\n\nprot = 2\n");
+    BOOST_TEST(parse_error({"--config", unknown.path}) ==
+               unknown.path + ":3: unknown key 'prot' (keys are flag names without --)");
+    temp_file bad_value("# x\nport = http\n");
+    BOOST_TEST(parse_error({"--config", bad_value.path}) ==
+               bad_value.path + ":2: port (--port): expected a port 0-65535, got 'http'");
+    temp_file no_equals("host\n");
+    BOOST_TEST(parse_error({"--config", no_equals.path}) ==
+               no_equals.path + ":1: expected 'host = value'");
+    temp_file not_a_key("config = /etc/other.conf\n");
+    BOOST_TEST(contains(parse_error({"--config", not_a_key.path}), ":1: unknown key 'config'"));
+    const auto missing = parse_error({"--config", "/nonexistent/tlsyncd.conf"});
+    BOOST_TEST(missing.starts_with("--config: cannot read '/nonexistent/tlsyncd.conf'"), missing);
+}
+
+BOOST_AUTO_TEST_CASE(environment_errors_and_warnings) {
+    BOOST_TEST(parse_error({}, {"TLSYNC_PORT=abc"}) ==
+               "TLSYNC_PORT (--port): expected a port 0-65535, got 'abc'");
+    // A flag overriding a bad env value does not hide the error: both are input.
+    BOOST_TEST(contains(parse_error({"--port", "1"}, {"TLSYNC_PORT=abc"}), "TLSYNC_PORT"));
+    // Empty means unset, as EnvironmentFile templates leave `KEY=` lines.
+    BOOST_TEST(parse_ok({}, {"TLSYNC_PORT=", "TLSYNC_CONFIG="}).port == 5858);
+    const auto r = parse_config({}, {"TLSYNC_PROT=1", "OTHER=1", "TLSYNC_PORT=7"});
+    BOOST_TEST_REQUIRE(r.cfg.has_value());
+    BOOST_TEST(r.cfg->port == 7);
+    BOOST_TEST_REQUIRE(r.warnings.size() == 1u);
+    BOOST_TEST(r.warnings[0] == "ignoring unknown environment variable TLSYNC_PROT");
+}
+
+BOOST_AUTO_TEST_CASE(help_and_version) {
+    const auto h = parse_config({"--help"}, {});
+    BOOST_TEST(!h.cfg.has_value());
+    BOOST_TEST(h.error == "");
+    BOOST_TEST(h.output == help_text());
+    BOOST_TEST(parse_config({"-h"}, {}).output == help_text());
+    // Help wins even over a broken command line it is appended to.
+    BOOST_TEST(parse_config({"--bogus", "--help"}, {}).output == help_text());
+    BOOST_TEST(parse_config({"--port", "x", "-h"}, {}).output == help_text());
+    BOOST_TEST(parse_config({"--version"}, {}).output ==
+               "tlsyncd 0.1.0 (tldraw sync protocol 8)\n");
+    BOOST_TEST(version_text() == "tlsyncd 0.1.0 (tldraw sync protocol 8)");
+}
+
+BOOST_AUTO_TEST_CASE(help_lists_every_flag_env_var_and_group) {
+    const auto h = help_text();
+    for (const auto& f : all_flags) {
+        BOOST_TEST(contains(h, "--" + f + " "), f);
+        BOOST_TEST(contains(h, env_name(f)), f);
+    }
+    for (auto s : {"--config FILE", "TLSYNC_CONFIG", "--help", "--version", "Network:", "Storage:",
+                   "Limits:", "Timing:", "Logging:", "default 5858", "default 64MiB",
+                   "default 20s", "default 127.0.0.1", "tlsyncd --data-dir ./data",
+                   "tlsyncd --config /etc/tlsync/tlsyncd.conf"})
+        BOOST_TEST(contains(h, s), s);
+}
+
+BOOST_AUTO_TEST_CASE(log_level_names_round_trip) {
+    for (auto l : {log_level::trace, log_level::debug, log_level::info, log_level::warn,
+                   log_level::error})
+        BOOST_TEST((parse_ok({"--log", std::string(to_string(l))}).log == l));
+    BOOST_TEST((parse_ok({"--log=WARNING"}).log == log_level::warn));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

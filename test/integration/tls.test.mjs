@@ -38,6 +38,15 @@ describe('TLS', { timeout: 60000 }, () => {
 		await assert.rejects(strict.opened, /self[- ]signed|certificate|unable to verify/i)
 	})
 
+	test('plain ws:// on the TLS port: reported, not asserted (the contract does not say)', { timeout: 15000 }, async (t) => {
+		const { RawPeer } = await import('./lib/raw.mjs')
+		const url = ctx.server.roomUrl(uniqueRoom(), { sessionId: 'plain' }).replace(/^wss:/, 'ws:')
+		const p = new RawPeer(url)
+		ctx.peers.push(p)
+		const accepted = await p.opened.then(() => true, () => false)
+		t.diagnostic(`plaintext websocket to the TLS port was ${accepted ? 'ACCEPTED (TLS is not enforced)' : 'refused'}`)
+	})
+
 	test('a plain TCP client that sends garbage instead of a TLS handshake does not hurt the server', { timeout: 15000 }, async () => {
 		const net = await import('node:net')
 		const sock = net.connect(ctx.server.port, '127.0.0.1')

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <span>
 #include <variant>
 
 namespace tlsync::server {
@@ -28,77 +29,80 @@ constexpr std::uint64_t day = 24 * hour;
 // (sizes take units), so the kind cannot be derived from the member type.
 enum class kind { text, port, count, size, duration, boolean, level };
 
-using member = std::variant<std::string config::*, std::uint16_t config::*, int config::*,
-                            std::size_t config::*, ms config::*, bool config::*,
-                            log_level config::*>;
+using member =
+    std::variant<std::string config::*, std::uint16_t config::*, int config::*,
+                 std::size_t config::*, ms config::*, bool config::*, log_level config::*>;
 
 struct option {
     std::string_view name;  // the flag without "--", also the config-file key
     std::string_view group; // --help section
     std::string_view meta;  // value placeholder in --help
-    std::string_view help;
     kind type;
     member field;
+    std::string_view help;
     std::uint64_t min = 0; // numeric bounds; milliseconds for durations
     std::uint64_t max = 0;
     bool allow_empty = false; // text only: empty means "off"
 };
 
 // One row per config field; flags, TLSYNC_* variables, file keys and --help
-// are all generated from it, so they cannot drift apart.
+// are all generated from it, so they cannot drift apart. Laid out by hand,
+// two lines a row.
+// clang-format off
 const option options[] = {
-    {"host", "Network", "ADDR", "address to listen on; 0.0.0.0 or :: for all interfaces",
-     kind::text, &config::host},
-    {"port", "Network", "N", "TCP port; 0 picks a free one (tests; the bound port is logged)",
-     kind::port, &config::port, 0, 65535},
-    {"tls-cert", "Network", "FILE", "PEM certificate chain; with --tls-key serves wss:// and https://",
-     kind::text, &config::tls_cert, 0, 0, true},
-    {"tls-key", "Network", "FILE", "PEM private key for --tls-cert", kind::text, &config::tls_key,
-     0, 0, true},
-    {"threads", "Network", "N", "I/O threads, 0-1024; 0 means one per CPU core", kind::count,
-     &config::threads, 0, 1024},
-    {"admin-token", "Network", "TOKEN", "bearer token for /admin/...; empty disables the admin API",
-     kind::text, &config::admin_token, 0, 0, true},
-    {"data-dir", "Storage", "DIR", "where room databases live (DIR/rooms/<room>.sqlite)",
-     kind::text, &config::data_dir},
-    {"flush-interval", "Storage", "DURATION", "how often changed rooms are written to SQLite",
-     kind::duration, &config::flush_interval, 1, hour},
-    {"fsync", "Storage", "[BOOL]", "SQLite synchronous=FULL: survives power loss, slower writes",
-     kind::boolean, &config::fsync},
-    {"max-message-bytes", "Limits", "SIZE", "largest client message after chunk reassembly",
-     kind::size, &config::max_message_bytes, 128, 4 * gib},
-    {"max-frame-bytes", "Limits", "SIZE", "largest single websocket frame", kind::size,
-     &config::max_frame_bytes, 128, 4 * gib},
-    {"max-outbound-queue-bytes", "Limits", "SIZE",
-     "unsent bytes per connection before it is closed as a slow consumer", kind::size,
-     &config::max_outbound_queue_bytes, 128, 16 * gib},
-    {"max-connections", "Limits", "N", "concurrent websocket connections; more are refused",
-     kind::count, &config::max_connections, 1, 1'000'000},
-    {"max-http-body-bytes", "Limits", "SIZE", "largest HTTP request body (admin snapshot uploads)",
-     kind::size, &config::max_http_body_bytes, 128, 4 * gib},
-    {"session-idle-timeout", "Timing", "DURATION",
-     "drop sessions silent this long; 0 disables idle pruning", kind::duration,
-     &config::session_idle_timeout, 0, day},
-    {"session-start-wait", "Timing", "DURATION", "time a new socket has to send its connect message",
-     kind::duration, &config::session_start_wait, 1, day},
-    {"session-removal-wait", "Timing", "DURATION",
-     "how long a closed session lingers before removal; 0: at once", kind::duration,
-     &config::session_removal_wait, 0, day},
-    {"data-debounce", "Timing", "DURATION", "batching window for data broadcasts; 0 sends at once",
-     kind::duration, &config::data_debounce, 0, minute},
-    {"handshake-timeout", "Timing", "DURATION", "deadline for TLS, HTTP request and upgrade",
-     kind::duration, &config::handshake_timeout, 1, day},
-    {"idle-timeout", "Timing", "DURATION", "close websockets that send no frame for this long",
-     kind::duration, &config::idle_timeout, 1, day},
-    {"shutdown-timeout", "Timing", "DURATION",
-     "graceful shutdown deadline on SIGTERM/SIGINT (flush, close sessions)", kind::duration,
-     &config::shutdown_timeout, 1, day},
-    {"room-unload-delay", "Timing", "DURATION", "keep an empty room loaded this long; 0: unload at once",
-     kind::duration, &config::room_unload_delay, 0, day},
-    {"log", "Logging", "LEVEL", "trace, debug, info, warn or error", kind::level, &config::log},
-    {"log-json", "Logging", "[BOOL]", "one JSON object per line instead of logfmt", kind::boolean,
-     &config::log_json},
+    {"host", "Network", "ADDR", kind::text, &config::host,
+     "address to listen on; 0.0.0.0 or :: for all interfaces"},
+    {"port", "Network", "N", kind::port, &config::port,
+     "TCP port; 0 picks a free one (tests; the bound port is logged)", 0, 65535},
+    {"tls-cert", "Network", "FILE", kind::text, &config::tls_cert,
+     "PEM certificate chain; with --tls-key serves wss:// and https://", 0, 0, true},
+    {"tls-key", "Network", "FILE", kind::text, &config::tls_key,
+     "PEM private key for --tls-cert", 0, 0, true},
+    {"threads", "Network", "N", kind::count, &config::threads,
+     "I/O threads, 0-1024; 0 means one per CPU core", 0, 1024},
+    {"admin-token", "Network", "TOKEN", kind::text, &config::admin_token,
+     "bearer token for /admin/...; empty disables the admin API", 0, 0, true},
+    {"data-dir", "Storage", "DIR", kind::text, &config::data_dir,
+     "where room databases live (DIR/rooms/<room>.sqlite)"},
+    {"flush-interval", "Storage", "DURATION", kind::duration, &config::flush_interval,
+     "how often changed rooms are written to SQLite", 1, hour},
+    {"fsync", "Storage", "[BOOL]", kind::boolean, &config::fsync,
+     "SQLite synchronous=FULL: survives power loss, slower writes"},
+    {"max-message-bytes", "Limits", "SIZE", kind::size, &config::max_message_bytes,
+     "largest client message after chunk reassembly", 128, 4 * gib},
+    {"max-frame-bytes", "Limits", "SIZE", kind::size, &config::max_frame_bytes,
+     "largest single websocket frame", 128, 4 * gib},
+    {"max-outbound-queue-bytes", "Limits", "SIZE", kind::size, &config::max_outbound_queue_bytes,
+     "unsent bytes per connection before it is closed as a slow consumer", 128, 16 * gib},
+    {"max-connections", "Limits", "N", kind::count, &config::max_connections,
+     "concurrent websocket connections; more are refused", 1, 1'000'000},
+    {"max-http-body-bytes", "Limits", "SIZE", kind::size, &config::max_http_body_bytes,
+     "largest HTTP request body (admin snapshot uploads)", 128, 4 * gib},
+    {"session-idle-timeout", "Timing", "DURATION", kind::duration, &config::session_idle_timeout,
+     "drop sessions silent this long; 0 disables idle pruning", 0, day},
+    {"session-start-wait", "Timing", "DURATION", kind::duration, &config::session_start_wait,
+     "time a new socket has to send its connect message", 1, day},
+    {"session-removal-wait", "Timing", "DURATION", kind::duration, &config::session_removal_wait,
+     "how long a closed session lingers before removal; 0: at once", 0, day},
+    {"data-debounce", "Timing", "DURATION", kind::duration, &config::data_debounce,
+     "batching window for data broadcasts; 0 sends at once", 0, minute},
+    {"handshake-timeout", "Timing", "DURATION", kind::duration, &config::handshake_timeout,
+     "deadline for TLS, HTTP request and upgrade", 1, day},
+    {"idle-timeout", "Timing", "DURATION", kind::duration, &config::idle_timeout,
+     "close websockets that send no frame for this long", 1, day},
+    {"shutdown-timeout", "Timing", "DURATION", kind::duration, &config::shutdown_timeout,
+     "graceful shutdown deadline on SIGTERM/SIGINT (flush, close sessions)", 1, day},
+    {"room-unload-delay", "Timing", "DURATION", kind::duration, &config::room_unload_delay,
+     "keep an empty room loaded this long; 0: unload at once", 0, day},
+    {"log", "Logging", "LEVEL", kind::level, &config::log,
+     "trace, debug, info, warn or error"},
+    {"log-json", "Logging", "[BOOL]", kind::boolean, &config::log_json,
+     "one JSON object per line instead of logfmt"},
 };
+// clang-format on
+
+// Indexed by log_level.
+constexpr std::string_view level_names[] = {"trace", "debug", "info", "warn", "error"};
 
 constexpr std::string_view groups[] = {"Network", "Storage", "Limits", "Timing", "Logging"};
 
@@ -110,56 +114,66 @@ const option* find_option(std::string_view name) {
 
 std::string env_name(std::string_view flag) {
     std::string out = "TLSYNC_";
-    for (char c : flag) out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (char c : flag)
+        out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     return out;
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
     return std::ranges::equal(a, b, [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+        s.remove_suffix(1);
     return s;
 }
 
-// Digits, then an optional unit; rejects signs, spaces inside the number,
-// and anything that overflows once the unit is applied.
-std::optional<std::uint64_t> parse_scaled(std::string_view s,
-                                          std::uint64_t (*unit)(std::string_view)) {
+struct unit {
+    std::string_view name;
+    std::uint64_t scale;
+};
+// Largest first, so formatting picks the largest unit that divides exactly.
+constexpr unit size_units[] = {{"GiB", gib}, {"GB", 1'000'000'000}, {"MiB", mib}, {"MB", 1'000'000},
+                               {"KiB", kib}, {"KB", 1000},          {"B", 1}};
+constexpr unit duration_units[] = {{"h", hour}, {"m", minute}, {"s", 1000}, {"ms", 1}};
+
+// Digits, then an optional unit (none means bytes or milliseconds); rejects
+// signs, fractions and anything that overflows once the unit is applied.
+// Duration units are case-sensitive because "1M" could as well mean a month.
+std::optional<std::uint64_t> parse_scaled(std::string_view s, std::span<const unit> units,
+                                          bool ignore_case) {
     const auto digits = std::ranges::find_if(s, [](char c) { return c < '0' || c > '9'; });
     const auto n_len = static_cast<std::size_t>(digits - s.begin());
-    if (n_len == 0) return std::nullopt;
     std::uint64_t n = 0;
-    if (std::from_chars(s.data(), s.data() + n_len, n).ec != std::errc{}) return std::nullopt;
-    const std::uint64_t mult = unit(trim(s.substr(n_len)));
-    if (mult == 0 || n > std::numeric_limits<std::uint64_t>::max() / mult) return std::nullopt;
-    return n * mult;
+    if (n_len == 0 || std::from_chars(s.data(), s.data() + n_len, n).ec != std::errc{})
+        return std::nullopt;
+    const std::string_view suffix = trim(s.substr(n_len));
+    std::uint64_t scale = suffix.empty() ? 1 : 0;
+    for (const auto& u : units)
+        if (ignore_case ? iequals(suffix, u.name) : suffix == u.name) scale = u.scale;
+    if (scale == 0 || n > std::numeric_limits<std::uint64_t>::max() / scale) return std::nullopt;
+    return n * scale;
 }
 
-std::uint64_t size_unit(std::string_view u) {
-    if (u.empty() || iequals(u, "b")) return 1;
-    if (iequals(u, "kb")) return 1000;
-    if (iequals(u, "mb")) return 1000'000;
-    if (iequals(u, "gb")) return 1000'000'000;
-    if (iequals(u, "kib")) return kib;
-    if (iequals(u, "mib")) return mib;
-    if (iequals(u, "gib")) return gib;
-    return 0;
+std::string format_scaled(std::uint64_t n, std::span<const unit> units) {
+    for (const auto& u : units)
+        if (n >= u.scale && n % u.scale == 0) return std::to_string(n / u.scale) += u.name;
+    return std::to_string(n) += units.back().name;
 }
 
-std::uint64_t duration_unit(std::string_view u) {
-    if (u.empty() || u == "ms") return 1;
-    if (u == "s") return 1000;
-    if (u == "m") return minute;
-    if (u == "h") return hour;
-    return 0;
+std::string format_size(std::uint64_t n) {
+    return format_scaled(n, size_units);
 }
-
-std::uint64_t no_unit(std::string_view u) { return u.empty() ? 1 : 0; }
+std::string format_duration(std::uint64_t n) {
+    return format_scaled(n, duration_units);
+}
 
 std::optional<bool> parse_bool(std::string_view s) {
     for (auto t : {"true", "1", "yes", "on"})
@@ -169,48 +183,32 @@ std::optional<bool> parse_bool(std::string_view s) {
     return std::nullopt;
 }
 
-std::string format_size(std::uint64_t n) {
-    if (n >= gib && n % gib == 0) return std::to_string(n / gib) + "GiB";
-    if (n >= mib && n % mib == 0) return std::to_string(n / mib) + "MiB";
-    if (n >= kib && n % kib == 0) return std::to_string(n / kib) + "KiB";
-    return std::to_string(n) + "B";
-}
-
-std::string format_duration(std::uint64_t n) {
-    if (n >= hour && n % hour == 0) return std::to_string(n / hour) + "h";
-    if (n >= minute && n % minute == 0) return std::to_string(n / minute) + "m";
-    if (n >= 1000 && n % 1000 == 0) return std::to_string(n / 1000) + "s";
-    return std::to_string(n) + "ms";
-}
-
 std::string expected(const option& o) {
     const auto range = [&](auto fmt) { return fmt(o.min) + "-" + fmt(o.max); };
     const auto plain = [](std::uint64_t n) { return std::to_string(n); };
-    switch (o.type) {
-    case kind::text: return "a non-empty value";
-    case kind::port: return "a port " + range(plain);
-    case kind::count: return "an integer " + range(plain);
-    case kind::size: return "a size " + range(format_size) + " (e.g. 64MiB, 2KiB, 1MB, bytes)";
-    case kind::duration:
+    if (o.type == kind::port) return "a port " + range(plain);
+    if (o.type == kind::count) return "an integer " + range(plain);
+    if (o.type == kind::size)
+        return "a size " + range(format_size) + " (e.g. 64MiB, 2KiB, 1MB, bytes)";
+    if (o.type == kind::duration)
         return "a duration " + range(format_duration) + " (e.g. 500ms, 2s, 1m, milliseconds)";
-    case kind::boolean: return "true or false";
-    case kind::level: return "trace, debug, info, warn or error";
-    }
-    return {};
+    if (o.type == kind::boolean) return "true or false";
+    if (o.type == kind::level) return "trace, debug, info, warn or error";
+    return "a non-empty value";
 }
 
 // Stores `value` into the field `o` names; returns false if it is malformed
 // or out of range.
 bool assign(const option& o, config& cfg, std::string_view value) {
     const auto number = [&]() -> std::optional<std::uint64_t> {
-        auto n = parse_scaled(value, o.type == kind::size       ? size_unit
-                                     : o.type == kind::duration ? duration_unit
-                                                                : no_unit);
+        auto n = o.type == kind::size       ? parse_scaled(value, size_units, true)
+                 : o.type == kind::duration ? parse_scaled(value, duration_units, false)
+                                            : parse_scaled(value, {}, false);
         if (n && (*n < o.min || *n > o.max)) return std::nullopt;
         return n;
     };
     return std::visit(
-        [&]<typename T>(T config::* m) {
+        [&]<typename T>(T config::*m) {
             if constexpr (std::is_same_v<T, std::string>) {
                 if (value.empty() && !o.allow_empty) return false;
                 cfg.*m = std::string(value);
@@ -219,13 +217,15 @@ bool assign(const option& o, config& cfg, std::string_view value) {
                 if (!b) return false;
                 cfg.*m = *b;
             } else if constexpr (std::is_same_v<T, log_level>) {
-                constexpr log_level all[] = {log_level::trace, log_level::debug, log_level::info,
-                                             log_level::warn, log_level::error};
-                const auto it = std::ranges::find_if(all, [&](log_level l) {
-                    return iequals(value, to_string(l)) || (l == log_level::warn && iequals(value, "warning"));
-                });
-                if (it == std::end(all)) return false;
-                cfg.*m = *it;
+                const auto it = std::ranges::find_if(
+                    level_names, [&](std::string_view n) { return iequals(value, n); });
+                if (it != std::end(level_names)) {
+                    cfg.*m = static_cast<log_level>(it - std::begin(level_names));
+                } else if (iequals(value, "warning")) {
+                    cfg.*m = log_level::warn;
+                } else {
+                    return false;
+                }
             } else if constexpr (std::is_same_v<T, ms>) {
                 const auto n = number();
                 if (!n) return false;
@@ -285,14 +285,8 @@ std::string load_file(const std::string& path, config& cfg) {
 } // namespace
 
 std::string_view to_string(log_level level) noexcept {
-    switch (level) {
-    case log_level::trace: return "trace";
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warn: return "warn";
-    case log_level::error: return "error";
-    }
-    return "info";
+    const auto i = static_cast<std::size_t>(level);
+    return i < std::size(level_names) ? level_names[i] : "info";
 }
 
 std::string version_text() {
@@ -343,8 +337,10 @@ config_result parse_config(const std::vector<std::string>& args,
         } else {
             value = args[++i];
         }
-        if (o) flags.push_back({o, std::move(value)});
-        else config_path = std::move(value);
+        if (o)
+            flags.push_back({o, std::move(value)});
+        else
+            config_path = std::move(value);
     }
     const auto fail = [&](std::string message) {
         result.error = std::move(message);
@@ -363,7 +359,8 @@ config_result parse_config(const std::vector<std::string>& args,
     std::map<std::string, std::string, std::less<>> vars;
     for (const auto& kv : env) {
         const auto eq = kv.find('=');
-        if (eq != std::string::npos && kv.starts_with("TLSYNC_")) vars[kv.substr(0, eq)] = kv.substr(eq + 1);
+        if (eq != std::string::npos && kv.starts_with("TLSYNC_"))
+            vars[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     if (!config_path) {
         if (auto it = vars.find("TLSYNC_CONFIG"); it != vars.end() && !it->second.empty())
@@ -377,14 +374,16 @@ config_result parse_config(const std::vector<std::string>& args,
     }
     for (const auto& [key, value] : vars) {
         if (key == "TLSYNC_CONFIG") continue;
-        const auto o = std::ranges::find_if(options, [&](const option& o) { return env_name(o.name) == key; });
+        const auto o =
+            std::ranges::find_if(options, [&](const option& o) { return env_name(o.name) == key; });
         if (o == std::end(options)) {
             result.warnings.push_back("ignoring unknown environment variable " + key);
             continue;
         }
         // Empty counts as unset: EnvironmentFile templates often leave `KEY=` lines.
         if (value.empty()) continue;
-        if (auto err = apply(*o, cfg, value, key + " (--" + std::string(o->name) + ")"); !err.empty())
+        if (auto err = apply(*o, cfg, value, key + " (--" + std::string(o->name) + ")");
+            !err.empty())
             return fail(std::move(err));
     }
     for (const auto& f : flags) {
@@ -404,14 +403,20 @@ std::string help_text() {
     const config defaults;
     const auto shown_default = [&](const option& o) -> std::string {
         return std::visit(
-            [&]<typename T>(T config::* m) -> std::string {
+            [&]<typename T>(T config::*m) -> std::string {
                 const T& v = defaults.*m;
-                if constexpr (std::is_same_v<T, std::string>) return v.empty() ? "none" : v;
-                else if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
-                else if constexpr (std::is_same_v<T, log_level>) return std::string(to_string(v));
-                else if constexpr (std::is_same_v<T, ms>) return format_duration(static_cast<std::uint64_t>(v.count()));
-                else if (o.type == kind::size) return format_size(v);
-                else return std::to_string(v);
+                if constexpr (std::is_same_v<T, std::string>)
+                    return v.empty() ? "none" : v;
+                else if constexpr (std::is_same_v<T, bool>)
+                    return v ? "true" : "false";
+                else if constexpr (std::is_same_v<T, log_level>)
+                    return std::string(to_string(v));
+                else if constexpr (std::is_same_v<T, ms>)
+                    return format_duration(static_cast<std::uint64_t>(v.count()));
+                else if (o.type == kind::size)
+                    return format_size(v);
+                else
+                    return std::to_string(v);
             },
             o.field);
     };
@@ -425,7 +430,7 @@ std::string help_text() {
 Usage: tlsyncd [flags]
 
 Run it:
-  tlsyncd --data-dir ./data                  # http://127.0.0.1:5858, rooms at ws://.../connect/<room>
+  tlsyncd --data-dir ./data                  # http://127.0.0.1:5858, rooms at /connect/<room>
   tlsyncd --config /etc/tlsync/tlsyncd.conf  # settings from a file, e.g. under systemd
 
 Settings come from, later ones winning: built-in defaults, the config file

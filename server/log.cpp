@@ -53,7 +53,8 @@ constexpr char hex[] = "0123456789abcdef";
 
 void put_u_escape(std::string& out, char32_t cp) {
     out += "\\u";
-    for (int shift = 12; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 0xF];
+    for (int shift = 12; shift >= 0; shift -= 4)
+        out += hex[(cp >> shift) & 0xF];
 }
 
 // A logfmt value: bare when it is a single unambiguous token, otherwise
@@ -85,14 +86,26 @@ void put_logfmt_value(std::string& out, std::string_view v) {
             continue;
         }
         switch (cp) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
-            if (unprintable(cp)) put_u_escape(out, cp);
-            else out.append(v.substr(i, n));
+            if (unprintable(cp))
+                put_u_escape(out, cp);
+            else
+                out.append(v.substr(i, n));
         }
         i += n;
     }
@@ -120,16 +133,32 @@ void put_json_string(std::string& out, std::string_view v) {
             continue;
         }
         switch (cp) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\b':
+            out += "\\b";
+            break;
+        case '\f':
+            out += "\\f";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
-            if (unprintable(cp)) put_u_escape(out, cp);
-            else out.append(v.substr(i, n));
+            if (unprintable(cp))
+                put_u_escape(out, cp);
+            else
+                out.append(v.substr(i, n));
         }
         i += n;
     }
@@ -215,13 +244,13 @@ bool enabled(log_level level) noexcept {
     return static_cast<int>(level) >= min_level.load(std::memory_order_relaxed);
 }
 
-void write(log_level level, std::string_view message, std::initializer_list<field> fields) noexcept {
+void write(log_level level, std::string_view message,
+           std::initializer_list<field> fields) noexcept {
     if (!enabled(level)) return;
     try {
-        const auto line =
-            detail::format_line(level, json_output.load(std::memory_order_relaxed),
-                                std::chrono::system_clock::now(), message,
-                                std::span<const field>(fields.begin(), fields.size()));
+        const auto line = detail::format_line(
+            level, json_output.load(std::memory_order_relaxed), std::chrono::system_clock::now(),
+            message, std::span<const field>(fields.begin(), fields.size()));
         write_stderr(line);
     } catch (...) {
         // Out of memory while formatting: dropping the line beats throwing

@@ -20,16 +20,34 @@ namespace {
 
 // Every flag the brief promises; the tests check them against the parser
 // rather than trusting its own table.
-const std::vector<std::string> all_flags = {
-    "host", "port", "tls-cert", "tls-key", "threads", "admin-token", "data-dir",
-    "flush-interval", "fsync", "max-message-bytes", "max-frame-bytes",
-    "max-outbound-queue-bytes", "max-connections", "max-http-body-bytes",
-    "session-idle-timeout", "session-start-wait", "session-removal-wait", "data-debounce",
-    "handshake-timeout", "idle-timeout", "shutdown-timeout", "room-unload-delay", "log",
-    "log-json"};
+const std::vector<std::string> all_flags = {"host",
+                                            "port",
+                                            "tls-cert",
+                                            "tls-key",
+                                            "threads",
+                                            "admin-token",
+                                            "data-dir",
+                                            "flush-interval",
+                                            "fsync",
+                                            "max-message-bytes",
+                                            "max-frame-bytes",
+                                            "max-outbound-queue-bytes",
+                                            "max-connections",
+                                            "max-http-body-bytes",
+                                            "session-idle-timeout",
+                                            "session-start-wait",
+                                            "session-removal-wait",
+                                            "data-debounce",
+                                            "handshake-timeout",
+                                            "idle-timeout",
+                                            "shutdown-timeout",
+                                            "room-unload-delay",
+                                            "log",
+                                            "log-json"};
 
 std::string env_name(std::string flag) {
-    for (auto& c : flag) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    for (auto& c : flag)
+        c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
     return "TLSYNC_" + flag;
 }
 
@@ -78,7 +96,8 @@ const std::vector<sample> samples = {
     {"tls-key", "/k.pem", [](const config& c) { return c.tls_key == "/k.pem"; }},
     {"threads", "4", [](const config& c) { return c.threads == 4; }},
     {"admin-token", "s3cret", [](const config& c) { return c.admin_token == "s3cret"; }},
-    {"data-dir", "/var/lib/tlsync", [](const config& c) { return c.data_dir == "/var/lib/tlsync"; }},
+    {"data-dir", "/var/lib/tlsync",
+     [](const config& c) { return c.data_dir == "/var/lib/tlsync"; }},
     {"flush-interval", "2s", [](const config& c) { return c.flush_interval == 2s; }},
     {"fsync", "true", [](const config& c) { return c.fsync; }},
     {"max-message-bytes", "1MiB", [](const config& c) { return c.max_message_bytes == 1u << 20; }},
@@ -89,7 +108,8 @@ const std::vector<sample> samples = {
     {"max-http-body-bytes", "4096", [](const config& c) { return c.max_http_body_bytes == 4096; }},
     {"session-idle-timeout", "1m", [](const config& c) { return c.session_idle_timeout == 1min; }},
     {"session-start-wait", "500ms", [](const config& c) { return c.session_start_wait == 500ms; }},
-    {"session-removal-wait", "750", [](const config& c) { return c.session_removal_wait == 750ms; }},
+    {"session-removal-wait", "750",
+     [](const config& c) { return c.session_removal_wait == 750ms; }},
     {"data-debounce", "0", [](const config& c) { return c.data_debounce == 0ms; }},
     {"handshake-timeout", "3s", [](const config& c) { return c.handshake_timeout == 3s; }},
     {"idle-timeout", "2m", [](const config& c) { return c.idle_timeout == 2min; }},
@@ -117,20 +137,22 @@ BOOST_AUTO_TEST_CASE(defaults_without_input) {
     BOOST_TEST(!c.tls_enabled());
     BOOST_TEST(c.data_dir == "./data");
     BOOST_TEST(c.session_idle_timeout.count() == 20000); // RC6
-    BOOST_TEST(c.data_debounce.count() == 16);          // RB1
+    BOOST_TEST(c.data_debounce.count() == 16);           // RB1
     BOOST_TEST((c.log == log_level::info));
 }
 
 BOOST_AUTO_TEST_CASE(samples_cover_every_flag) {
     BOOST_TEST_REQUIRE(samples.size() == all_flags.size());
-    for (std::size_t i = 0; i < samples.size(); ++i) BOOST_TEST(samples[i].flag == all_flags[i]);
+    for (std::size_t i = 0; i < samples.size(); ++i)
+        BOOST_TEST(samples[i].flag == all_flags[i]);
 }
 
 BOOST_AUTO_TEST_CASE(every_flag_in_both_forms) {
     for (const auto& s : samples) {
         BOOST_TEST_CONTEXT("--" << s.flag) {
             BOOST_TEST(s.check(parse_ok(with_tls_partner(s.flag, {"--" + s.flag, s.value}))));
-            BOOST_TEST(s.check(parse_ok(with_tls_partner(s.flag, {"--" + s.flag + "=" + s.value}))));
+            BOOST_TEST(
+                s.check(parse_ok(with_tls_partner(s.flag, {"--" + s.flag + "=" + s.value}))));
         }
     }
 }
@@ -200,22 +222,37 @@ BOOST_AUTO_TEST_CASE(zero_disables_only_where_it_makes_sense) {
         BOOST_TEST(parse_ok({std::string("--") + f, "0"}).data_dir == "./data", f);
     for (auto f : {"flush-interval", "session-start-wait", "handshake-timeout", "idle-timeout",
                    "shutdown-timeout"})
-        BOOST_TEST(contains(parse_error({std::string("--") + f, "0"}), std::string("--") + f + ": "), f);
+        BOOST_TEST(
+            contains(parse_error({std::string("--") + f, "0"}), std::string("--") + f + ": "), f);
 }
 
 BOOST_AUTO_TEST_CASE(every_validation_error_names_the_flag_and_value) {
     const std::vector<std::pair<std::string, std::string>> bad = {
-        {"host", ""},           {"port", "65536"},         {"port", "http"},
-        {"port", "-1"},         {"threads", "1025"},       {"threads", "-2"},
-        {"data-dir", ""},       {"flush-interval", "2d"},  {"fsync", "2"},
-        {"max-message-bytes", "0"},   {"max-frame-bytes", "64"},
-        {"max-outbound-queue-bytes", "17GiB"}, {"max-connections", "0"},
-        {"max-connections", "1k"},    {"max-http-body-bytes", "5GiB"},
-        {"session-idle-timeout", "25h"}, {"session-start-wait", "x"},
-        {"session-removal-wait", "-5"},  {"data-debounce", "2m"},
-        {"handshake-timeout", "0s"},     {"idle-timeout", "soon"},
-        {"shutdown-timeout", "0"},       {"room-unload-delay", "1d"},
-        {"log", "verbose"},              {"log-json", "nope"}};
+        {"host", ""},
+        {"port", "65536"},
+        {"port", "http"},
+        {"port", "-1"},
+        {"threads", "1025"},
+        {"threads", "-2"},
+        {"data-dir", ""},
+        {"flush-interval", "2d"},
+        {"fsync", "2"},
+        {"max-message-bytes", "0"},
+        {"max-frame-bytes", "64"},
+        {"max-outbound-queue-bytes", "17GiB"},
+        {"max-connections", "0"},
+        {"max-connections", "1k"},
+        {"max-http-body-bytes", "5GiB"},
+        {"session-idle-timeout", "25h"},
+        {"session-start-wait", "x"},
+        {"session-removal-wait", "-5"},
+        {"data-debounce", "2m"},
+        {"handshake-timeout", "0s"},
+        {"idle-timeout", "soon"},
+        {"shutdown-timeout", "0"},
+        {"room-unload-delay", "1d"},
+        {"log", "verbose"},
+        {"log-json", "nope"}};
     for (const auto& [flag, value] : bad) {
         const auto err = parse_error({"--" + flag + "=" + value});
         BOOST_TEST(err.starts_with("--" + flag + ": expected "), err);
@@ -335,16 +372,16 @@ BOOST_AUTO_TEST_CASE(help_lists_every_flag_env_var_and_group) {
         BOOST_TEST(contains(h, "--" + f + " "), f);
         BOOST_TEST(contains(h, env_name(f)), f);
     }
-    for (auto s : {"--config FILE", "TLSYNC_CONFIG", "--help", "--version", "Network:", "Storage:",
-                   "Limits:", "Timing:", "Logging:", "default 5858", "default 64MiB",
-                   "default 20s", "default 127.0.0.1", "tlsyncd --data-dir ./data",
+    for (auto s : {"--config FILE", "TLSYNC_CONFIG", "--help", "--version",
+                   "Network:", "Storage:", "Limits:", "Timing:", "Logging:", "default 5858",
+                   "default 64MiB", "default 20s", "default 127.0.0.1", "tlsyncd --data-dir ./data",
                    "tlsyncd --config /etc/tlsync/tlsyncd.conf"})
         BOOST_TEST(contains(h, s), s);
 }
 
 BOOST_AUTO_TEST_CASE(log_level_names_round_trip) {
-    for (auto l : {log_level::trace, log_level::debug, log_level::info, log_level::warn,
-                   log_level::error})
+    for (auto l :
+         {log_level::trace, log_level::debug, log_level::info, log_level::warn, log_level::error})
         BOOST_TEST((parse_ok({"--log", std::string(to_string(l))}).log == l));
     BOOST_TEST((parse_ok({"--log=WARNING"}).log == log_level::warn));
 }

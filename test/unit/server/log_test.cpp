@@ -20,8 +20,8 @@ namespace {
 
 // 2026-11-22T03:04:05.123Z
 const auto fixed_ts = std::chrono::sys_days{std::chrono::year{2026} / 11 / 22} +
-                      std::chrono::hours{3} + std::chrono::minutes{4} +
-                      std::chrono::seconds{5} + std::chrono::milliseconds{123};
+                      std::chrono::hours{3} + std::chrono::minutes{4} + std::chrono::seconds{5} +
+                      std::chrono::milliseconds{123};
 
 std::string logfmt(std::string_view msg, std::vector<tlog::field> fields = {},
                    log_level level = log_level::info) {
@@ -43,7 +43,7 @@ std::string value(std::string_view v) {
 // Redirects fd 2 into a pipe drained by a thread, so writers never block on
 // a full pipe; restores stderr on destruction.
 class stderr_capture {
-public:
+  public:
     stderr_capture() {
         int fds[2];
         BOOST_TEST_REQUIRE(::pipe(fds) == 0);
@@ -70,7 +70,7 @@ public:
     }
     ~stderr_capture() { finish(); }
 
-private:
+  private:
     int saved_ = -1;
     int read_fd_ = -1;
     std::thread reader_;
@@ -80,7 +80,8 @@ private:
 std::vector<std::string> lines_of(const std::string& text) {
     std::vector<std::string> out;
     std::istringstream in(text);
-    for (std::string l; std::getline(in, l);) out.push_back(l);
+    for (std::string l; std::getline(in, l);)
+        out.push_back(l);
     return out;
 }
 
@@ -97,9 +98,11 @@ BOOST_AUTO_TEST_CASE(logfmt_line_shape) {
                "session=xyz\n");
     BOOST_TEST(logfmt("started", {}, log_level::warn) ==
                "ts=2026-11-22T03:04:05.123Z level=warn msg=started\n");
-    for (auto [l, name] : {std::pair{log_level::trace, "trace"}, {log_level::debug, "debug"},
+    for (auto [l, name] : {std::pair{log_level::trace, "trace"},
+                           {log_level::debug, "debug"},
                            {log_level::error, "error"}})
-        BOOST_TEST(logfmt("x", {}, l).find(std::string(" level=") + name + " ") != std::string::npos);
+        BOOST_TEST(logfmt("x", {}, l).find(std::string(" level=") + name + " ") !=
+                   std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(logfmt_quotes_only_when_needed) {
@@ -119,12 +122,12 @@ BOOST_AUTO_TEST_CASE(logfmt_escapes_unprintables_on_one_line) {
     BOOST_TEST(value(std::string_view("nul\0", 4)) == "\"nul\\x00\"");
     BOOST_TEST(value("\x1b[31mred") == "\"\\x1b[31mred\"");
     BOOST_TEST(value("del\x7f") == "\"del\\x7f\"");
-    BOOST_TEST(value("bad\xff") == "\"bad\\xff\"");          // invalid UTF-8 byte
-    BOOST_TEST(value("\xC0\xAF") == "\"\\xc0\\xaf\"");       // overlong '/'
+    BOOST_TEST(value("bad\xff") == "\"bad\\xff\"");             // invalid UTF-8 byte
+    BOOST_TEST(value("\xC0\xAF") == "\"\\xc0\\xaf\"");          // overlong '/'
     BOOST_TEST(value("\xED\xA0\x80") == "\"\\xed\\xa0\\x80\""); // surrogate
-    BOOST_TEST(value("cut\xE2\x82") == "\"cut\\xe2\\x82\"");  // truncated sequence
-    BOOST_TEST(value("nel\xC2\x85") == "\"nel\\u0085\"");    // C1 control
-    BOOST_TEST(value("ls\xE2\x80\xA8") == "\"ls\\u2028\"");  // line separator
+    BOOST_TEST(value("cut\xE2\x82") == "\"cut\\xe2\\x82\"");    // truncated sequence
+    BOOST_TEST(value("nel\xC2\x85") == "\"nel\\u0085\"");       // C1 control
+    BOOST_TEST(value("ls\xE2\x80\xA8") == "\"ls\\u2028\"");     // line separator
     for (const char* v : {"a\nb", "x\ry", "\xE2\x80\xA8"})
         BOOST_TEST(logfmt("m", {{"k", v}}).find('\n') == logfmt("m", {{"k", v}}).size() - 1);
 }
@@ -144,8 +147,11 @@ BOOST_AUTO_TEST_CASE(json_escapes_and_stays_valid) {
     const std::string nasty = std::string("q\"b\\n\nr\rt\tb\bf\f") + std::string(1, '\0') +
                               "\x01\x7f caf\xC3\xA9 \xC2\x85\xE2\x80\xA9 bad\xff\xC0\xAF end";
     const auto line = as_json(nasty, {{"k\"ey", nasty}});
-    BOOST_TEST(line.find(R"(q\"b\\n\nr\rt\tb\bf\f\u0000\u0001\u007f café \u0085\u2029 bad\ufffd\ufffd\ufffd end)") !=
-               std::string::npos, line);
+    BOOST_TEST(
+        line.find(
+            R"(q\"b\\n\nr\rt\tb\bf\f\u0000\u0001\u007f café \u0085\u2029 bad\ufffd\ufffd\ufffd end)") !=
+            std::string::npos,
+        line);
     BOOST_TEST(line.back() == '\n');
     BOOST_TEST(line.find('\n') == line.size() - 1);
     const auto parsed = json::parse(std::string_view(line).substr(0, line.size() - 1));
@@ -159,14 +165,14 @@ BOOST_AUTO_TEST_CASE(json_escapes_and_stays_valid) {
 BOOST_AUTO_TEST_CASE(timestamps_are_utc_milliseconds) {
     using namespace std::chrono;
     const auto epoch = system_clock::time_point{};
-    BOOST_TEST(tlog::detail::format_line(log_level::info, false, epoch, "m", {}).starts_with(
-        "ts=1970-01-01T00:00:00.000Z "));
+    BOOST_TEST(tlog::detail::format_line(log_level::info, false, epoch, "m", {})
+                   .starts_with("ts=1970-01-01T00:00:00.000Z "));
     const auto before = epoch - milliseconds{1};
-    BOOST_TEST(tlog::detail::format_line(log_level::info, false, before, "m", {}).starts_with(
-        "ts=1969-12-31T23:59:59.999Z "));
+    BOOST_TEST(tlog::detail::format_line(log_level::info, false, before, "m", {})
+                   .starts_with("ts=1969-12-31T23:59:59.999Z "));
     const auto sub_ms = fixed_ts + microseconds{999};
-    BOOST_TEST(tlog::detail::format_line(log_level::info, false, sub_ms, "m", {}).starts_with(
-        "ts=2026-11-22T03:04:05.123Z "));
+    BOOST_TEST(tlog::detail::format_line(log_level::info, false, sub_ms, "m", {})
+                   .starts_with("ts=2026-11-22T03:04:05.123Z "));
 }
 
 BOOST_AUTO_TEST_CASE(levels_filter) {

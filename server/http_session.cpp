@@ -138,6 +138,9 @@ net::awaitable<void> run_connection(beast::tcp_stream stream, std::shared_ptr<co
     // Shutdown first asks nicely (total: idle HTTP reads end, websockets are
     // left to their close handshake), then insists (terminal).
     co_await net::this_coro::reset_cancellation_state(net::enable_total_cancellation());
+    // Errors are values here: after a cancellation the next operation must
+    // report operation_aborted rather than throw out of the coroutine.
+    co_await net::this_coro::throw_if_cancelled(false);
     beast::flat_buffer buffer;
     if (ctx->tls) {
         stream.expires_after(ctx->cfg.handshake_timeout);

@@ -85,7 +85,7 @@ msg_type type_of(core::outbound_kind k) noexcept {
 
 // Ways a websocket normally ends; anything else is worth a warning.
 bool expected_end(const beast::error_code& ec) noexcept {
-    return ec == websocket::error::closed || ec == net::error::operation_aborted ||
+    return ec == websocket::error::closed || ec == websocket::error::message_too_big || ec == net::error::operation_aborted ||
            ec == net::error::eof || ec == net::ssl::error::stream_truncated ||
            ec == net::error::connection_reset || ec == beast::error::timeout;
 }
@@ -94,6 +94,7 @@ std::string describe_end(const beast::error_code& ec) {
     if (ec == websocket::error::closed) return "closed";
     if (ec == beast::error::timeout) return "timeout";
     if (ec == net::error::operation_aborted) return "cancelled";
+    if (ec == websocket::error::message_too_big) return "frame too big";
     return ec.message();
 }
 
@@ -203,6 +204,7 @@ public:
 
 private:
     net::awaitable<void> reader() {
+        co_await net::this_coro::throw_if_cancelled(false); // ends are values, see end_of_reading
         beast::flat_buffer buffer;
         for (;;) {
             auto [ec, n] = co_await ws_.async_read(buffer, use_tuple);
@@ -218,6 +220,7 @@ private:
     }
 
     net::awaitable<void> writer() {
+        co_await net::this_coro::throw_if_cancelled(false);
         std::vector<net::const_buffer> buffers;
         for (;;) {
             if (stopped_) co_return;
@@ -246,6 +249,7 @@ private:
                 const auto reason = *std::exchange(close_reason_, std::nullopt);
                 auto [ec] = co_await ws_.async_close(reason, use_tuple);
                 if (ec) note_end(ec, "close");
+                else close_sent_ = true;
                 co_return;
             }
             // Timer as condition variable: enqueue/request_close cancel_one() it.
@@ -305,9 +309,17 @@ private:
         actor_->reject(ref_, std::string(reason)); // the room answers with close(4099, reason)
     }
 
-    void end_of_reading(const beast::error_code& ec) {
+    void end_of_reading(beast::error_code ec) {
+        // Once our own close handshake has finished, Beast ends the pending read
+        // with operation_aborted: that is a normal close.
+        if (close_sent_ && ec == net::error::operation_aborted) ec = websocket::error::closed;
         note_end(ec, "read");
         if (ec == beast::error::timeout) global_metrics().count_rejection(reject_reason::idle_timeout);
+        if (ec == websocket::error::message_too_big) {
+            // Beast has already sent 1009 (message too big) and closes the stream.
+            global_metrics().count_rejection(reject_reason::message_too_large);
+            close_code_ = websocket::close_code::too_big;
+        }
         if (!close_code_ && ec == websocket::error::closed) close_code_ = ws_.reason().code;
         leave_room();
         stopped_ = true;
@@ -389,7 +401,7 @@ private:
     }
 
     void note_end(const beast::error_code& ec, std::string_view what) {
-        if (end_reason_.empty()) end_reason_ = describe_end(ec);
+        if (end_reason_.empty()) end_reason_ = describe_end(ec) + " (" + std::string(what) + ")";
         if (!expected_end(ec))
             log::warn("websocket error", {{"room", target_.room_id}, {"session", target_.session_id},
                                           {"socket", socket_id_}, {"peer", peer_}, {"op", what},
@@ -416,6 +428,7 @@ private:
     std::optional<std::uint16_t> close_code_;             // sent or received, for the log
     std::string end_reason_;
     bool writing_ = false;
+    bool close_sent_ = false; // our close handshake completed
     bool closing_ = false; // a close was requested: nothing more is queued
     bool stopped_ = false; // reading ended: the writer exits
     bool left_ = false;    // the room was told

@@ -87,6 +87,7 @@ struct options {
     std::vector<std::string> workloads{"edit", "presence", "create"};
     std::vector<std::string> modes{"decode", "predecoded"};
     std::string json_path;
+    bool print_records = false;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -112,6 +113,7 @@ void usage() {
   --workloads L    comma list of edit,presence,create (default all)
   --modes L        comma list of decode,predecoded (default both)
   --json FILE      also write the results as JSON
+  --print-records  print a sample of each record kind as JSON lines and exit
 )";
 }
 
@@ -131,6 +133,7 @@ bool parse_args(int argc, char** argv, options& o) {
         else if (a == "--workloads") o.workloads = split(next());
         else if (a == "--modes") o.modes = split(next());
         else if (a == "--json") o.json_path = next();
+        else if (a == "--print-records") o.print_records = true;
         else throw std::invalid_argument("unknown option " + a + " (see --help)");
     }
     if (o.sessions < 2 || o.shapes < 1 || o.pushes < 1 || o.warmup < 0 || o.tick_ms < 0)
@@ -151,14 +154,24 @@ std::string rich_text(const std::string& text) {
            text + R"("}]}]})";
 }
 
+// A valid, distinct fractional index: "a1", three base62 digits, and a
+// non-zero last digit (fractional-indexing rejects a trailing zero).
+std::string index_key(int n) {
+    static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    std::string key = "a1";
+    for (int div = 62 * 62; div > 0; div /= 62) key.push_back(digits[(n / div) % 62]);
+    return key + "V";
+}
+
 // A geo shape as tldraw 5 writes it: label in richText, every style prop set.
 std::string geo_shape(const std::string& id, double x, double y, int n) {
     static const char* geos[] = {"rectangle", "ellipse", "diamond", "cloud", "star"};
     return R"({"x":)" + num(x) + R"(,"y":)" + num(y) +
            R"(,"rotation":0,"isLocked":false,"opacity":1,"meta":{},"id":")" + id +
-           R"(","type":"geo","parentId":"page:page","index":"a)" + std::to_string(n) +
+           R"(","type":"geo","parentId":"page:page","index":")" + index_key(n) +
            R"(","typeName":"shape","props":{"w":160,"h":90,"geo":")" + geos[n % 5] +
-           R"(","dash":"draw","growY":0,"url":"","scale":1,"color":"black","labelColor":"black",)"
+           R"(","dash":"draw","growY":0,"url":"","scale":1,"flipX":false,"flipY":false,)"
+           R"("color":"black","labelColor":"black",)"
            R"("fill":"semi","size":"m","font":"draw","align":"middle","verticalAlign":"middle",)"
            R"("richText":)" + rich_text("Box " + std::to_string(n)) + "}}";
 }
@@ -174,7 +187,7 @@ std::string draw_shape(const std::string& id, double x, double y, int n) {
     }
     return R"({"x":)" + num(x) + R"(,"y":)" + num(y) +
            R"(,"rotation":0,"isLocked":false,"opacity":1,"meta":{},"id":")" + id +
-           R"(","type":"draw","parentId":"page:page","index":"b)" + std::to_string(n) +
+           R"(","type":"draw","parentId":"page:page","index":")" + index_key(n) +
            R"(","typeName":"shape","props":{"color":"blue","fill":"none","dash":"draw","size":"m",)"
            R"("segments":[{"type":"free","path":")" + path +
            R"("}],"isComplete":true,"isClosed":false,"isPen":false,"scale":1,"scaleX":1,"scaleY":1}})";
@@ -233,11 +246,15 @@ struct bench_room {
     std::unique_ptr<core::room> room;
     std::vector<core::socket_ref> sockets;
     core::timestamp now{1'000'000};
+    std::string first_warning;
 
     bench_room(const options& o, const std::shared_ptr<const core::schema>& schema,
                const core::room_snapshot& seed) {
         core::room_config cfg;
         cfg.id_seed = 7; // presence ids, hence every byte sent, are the same in both passes
+        cfg.log_warning = [this](std::string_view m) {
+            if (first_warning.empty()) first_warning.assign(m);
+        };
         room = std::make_unique<core::room>(schema, std::make_unique<core::memory_storage>(seed),
                                             cfg, now);
         for (int i = 0; i < o.sessions; ++i) {
@@ -258,7 +275,7 @@ struct bench_room {
         }
         advance(1s);
         if (room->sessions().size() != static_cast<std::size_t>(o.sessions))
-            throw std::runtime_error("setup: not every session connected");
+            throw std::runtime_error("setup: not every session connected (" + first_warning + ")");
     }
 
     void advance(std::chrono::milliseconds d) {
@@ -322,6 +339,23 @@ double percentile(const std::vector<std::uint64_t>& sorted, double q) {
     return static_cast<double>(sorted[std::min(i, sorted.size() - 1)]) / 1000.0;
 }
 
+// One push as the server's room actor does it: fire due timers, decode,
+// handle. Out of line so a profiler can collect just this
+// (valgrind --tool=callgrind --toggle-collect='*step*').
+[[gnu::noinline]] std::vector<core::room_action> step(core::room& room, core::timestamp now,
+                                                      const core::socket_ref& ref,
+                                                      const std::string* text,
+                                                      const proto::client_message* msg) {
+    if (auto at = room.next_deadline(); at && *at <= now) room.on_timer(now);
+    if (text) {
+        auto m = proto::decode_client_message(*text);
+        room.handle_message(ref, m.value(), now);
+    } else {
+        room.handle_message(ref, *msg, now);
+    }
+    return room.take_actions();
+}
+
 result run(const options& o, const std::shared_ptr<const core::schema>& schema,
            const core::room_snapshot& seed, const std::string& workload, const std::string& mode,
            bool accounting) {
@@ -361,14 +395,7 @@ result run(const options& o, const std::shared_ptr<const core::schema>& schema,
         br.now += tick;
         const auto& ref = br.sockets[k % o.sessions];
         const auto t0 = clock_type::now();
-        if (auto at = room.next_deadline(); at && *at <= br.now) room.on_timer(br.now);
-        if (decode) {
-            auto m = proto::decode_client_message(texts[k]);
-            room.handle_message(ref, m.value(), br.now);
-        } else {
-            room.handle_message(ref, decoded[k], br.now);
-        }
-        c.take(room.take_actions());
+        c.take(step(room, br.now, ref, decode ? &texts[k] : nullptr, decode ? nullptr : &decoded[k]));
         const auto t1 = clock_type::now();
         if (k >= o.warmup)
             latency_ns.push_back(static_cast<std::uint64_t>(
@@ -380,7 +407,8 @@ result run(const options& o, const std::shared_ptr<const core::schema>& schema,
     const auto alloc_bytes = g_alloc_bytes - bytes0;
 
     if (room.session_count() != static_cast<std::size_t>(o.sessions))
-        throw std::runtime_error(workload + ": sessions were dropped during the run");
+        throw std::runtime_error(workload + ": sessions were dropped during the run (" +
+                                 br.first_warning + ")");
 
     result r;
     r.workload = workload;
@@ -465,6 +493,15 @@ int main(int argc, char** argv) {
     try {
         options o;
         if (!parse_args(argc, argv, o)) return 0;
+        if (o.print_records) {
+            // For checking against @tldraw/tlschema's validators.
+            std::cout << geo_shape(shape_id(0), 0, 0, 0) << "\n"
+                      << draw_shape(shape_id(1), 200, 0, 1) << "\n"
+                      << geo_shape("shape:new20000", 0, 0, 20000) << "\n"
+                      << R"({"id":"instance_presence:x","typeName":"instance_presence",)"
+                      << presence_record(3).substr(1) << "\n";
+            return 0;
+        }
         const auto schema = core::make_tldraw_schema();
         const auto seed = seed_snapshot(*schema, o.shapes);
         std::vector<result> results;

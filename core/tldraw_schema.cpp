@@ -1,6 +1,8 @@
 #include "core/tldraw_schema.hpp"
 
-#include <boost/json/serialize.hpp>
+#include "core/validator.hpp"
+
+#include <boost/json/parse.hpp>
 
 #include <algorithm>
 #include <string>
@@ -9,22 +11,10 @@ namespace tlsync::core {
 
 namespace {
 
-// Full prop validators come later; for now a record with a subtype must at
-// least name a type this schema knows and carry a props object, which is what
-// every migration filter and step relies on.
-std::function<void(const json::object&)> subtype_validator(std::string type_name,
-                                                           const std::vector<std::string_view>& known) {
-    return [type_name = std::move(type_name), &known](const json::object& r) {
-        const auto* type = r.if_contains("type");
-        if (!type || !type->is_string())
-            throw validation_error("at " + type_name + ".type: expected a string");
-        if (std::find(known.begin(), known.end(), std::string_view(type->get_string())) == known.end())
-            throw validation_error("at " + type_name + ".type: unknown " + type_name + " type " +
-                                   json::serialize(*type));
-        const auto* props = r.if_contains("props");
-        if (!props || !props->is_object())
-            throw validation_error("at " + type_name + ".props: expected an object");
-    };
+// Compiled once; each record type's validate holds it alive.
+std::shared_ptr<const validator_library> tldraw_validators() {
+    static const auto lib = std::make_shared<const validator_library>(json::parse(detail::tldraw_validators_json));
+    return lib;
 }
 
 std::function<bool(const json::object&)> make_filter(std::string_view type_name, std::string_view sub_type) {
@@ -40,11 +30,13 @@ std::function<bool(const json::object&)> make_filter(std::string_view type_name,
 
 schema build_tldraw_schema() {
     std::vector<record_type> types;
+    auto validators = tldraw_validators();
     for (const auto& t : detail::tldraw_types()) {
         record_type rt{std::string(t.type_name), t.scope, {}};
-        if (t.type_name == "shape") rt.validate = subtype_validator("shape", detail::tldraw_shape_types());
-        if (t.type_name == "binding") rt.validate = subtype_validator("binding", detail::tldraw_binding_types());
-        if (t.type_name == "asset") rt.validate = subtype_validator("asset", detail::tldraw_asset_types());
+        const validator* v = validators->find(t.type_name);
+        if (!v) throw std::logic_error("no generated validator for record type " + rt.type_name);
+        // Shapes, bindings and assets dispatch on `type` inside the validator.
+        rt.validate = [validators, v](const json::object& record) { v->validate(record); };
         types.push_back(std::move(rt));
     }
 

@@ -4,6 +4,9 @@
 // every migration sequence at its current version, so a current tldraw client
 // connects with no migrations.
 //
+// Validators are @tldraw/tlschema's, generated from the package as a
+// description interpreted by core/validator.hpp.
+//
 // Migration steps are C++ ports for recent versions only (see
 // tldraw_ported_migrations()). A migration that is not ported has no `down`
 // (clients that would need it are rejected CLIENT_TOO_OLD) and an `up` that
@@ -54,6 +57,9 @@ struct tldraw_sequence_data {
     std::vector<tldraw_migration_data> migrations;
 };
 extern const std::string_view tldraw_schema_package_version;
+// The validator description of every record type (grammar: core/validator.hpp),
+// generated into core/tldraw_validators_data.cpp.
+extern const std::string_view tldraw_validators_json;
 [[nodiscard]] const std::vector<tldraw_type_data>& tldraw_types();
 [[nodiscard]] const std::vector<std::string_view>& tldraw_shape_types();
 [[nodiscard]] const std::vector<std::string_view>& tldraw_binding_types();

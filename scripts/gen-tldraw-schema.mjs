@@ -1,4 +1,5 @@
-// Generates core/tldraw_schema_data.cpp and the test fixture from the real
+// Generates core/tldraw_schema_data.cpp, core/tldraw_validators_data.cpp and
+// the test fixtures from the real
 // @tldraw/tlschema package, so the C++ tldraw schema is the package's schema
 // by construction rather than by hand-copying. Run through the
 // scripts/gen-tldraw-schema wrapper, which installs the pinned package.
@@ -8,6 +9,8 @@
 import { createRequire } from 'node:module'
 import { writeFileSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { installHooks, describeSchema, emitCpp } from './tldraw-validators.mjs'
+import { makeCorpus } from './tldraw-validator-corpus.mjs'
 
 const [, , pkgDir, repoRoot] = process.argv
 if (!pkgDir || !repoRoot) {
@@ -15,6 +18,8 @@ if (!pkgDir || !repoRoot) {
 	process.exit(2)
 }
 const require = createRequire(join(pkgDir, 'package.json'))
+// Before tlschema loads, so its validators are made through the hooks.
+installHooks(require, pkgDir)
 const tlschema = require('@tldraw/tlschema')
 const { version } = JSON.parse(
 	readFileSync(join(pkgDir, 'node_modules/@tldraw/tlschema/package.json'), 'utf8')
@@ -113,4 +118,19 @@ const fixture = {
 writeFileSync(join(fixtureDir, 'tldraw_schema.json'), JSON.stringify(fixture, null, 1) + '\n')
 console.log(
 	`wrote ${Object.keys(serialized.sequences).length} sequences, ${schema.sortedMigrations.length} migrations, ${typeNames.length} types`
+)
+
+const description = describeSchema(tlschema, schema)
+writeFileSync(join(repoRoot, 'core/tldraw_validators_data.cpp'), emitCpp(description, version))
+writeFileSync(
+	join(fixtureDir, 'tldraw_validators.json'),
+	JSON.stringify({ package: `@tldraw/tlschema@${version}`, ...description }, null, 1) + '\n'
+)
+const corpus = makeCorpus(tlschema, schema)
+writeFileSync(join(fixtureDir, 'tldraw_validator_cases.json'), JSON.stringify(corpus) + '\n')
+console.log(
+	`wrote validators for ${Object.keys(description.records).length} record types ` +
+		`(${Object.keys(description.defs).length} defs; hand-ported: ${description.custom.join(', ')}); ` +
+		`corpus: ${corpus.bases.length} records, ${corpus.cases.length} cases ` +
+		`(${corpus.cases.filter((c) => c.e === -1).length} valid, ${corpus.messages.length} distinct messages)`
 )

@@ -131,8 +131,13 @@ BOOST_AUTO_TEST_CASE(mg1_mg2_tldraw_shape_round_trip_for_a_5_0_client) {
 
 BOOST_AUTO_TEST_CASE(tldraw_validators_check_base_shape) {
     auto s = make_tldraw_schema();
-    BOOST_CHECK_NO_THROW(s->validate_record(obj(R"({"id":"shape:1","typeName":"shape","type":"geo","props":{}})")));
-    BOOST_CHECK_NO_THROW(s->validate_record(obj(R"({"id":"page:1","typeName":"page","name":"P"})")));
+    BOOST_CHECK_NO_THROW(s->validate_record(obj(R"({"id":"shape:1","typeName":"shape","type":"group","x":0,"y":0,
+        "rotation":0,"index":"a1","parentId":"page:1","isLocked":false,"opacity":1,"props":{},"meta":{}})")));
+    BOOST_CHECK_NO_THROW(s->validate_record(obj(R"({"id":"page:1","typeName":"page","name":"P","index":"a1","meta":{}})")));
+    // Full validators: a stub record is no longer enough.
+    BOOST_CHECK_THROW(s->validate_record(obj(R"({"id":"shape:1","typeName":"shape","type":"geo","props":{}})")),
+                      validation_error);
+    BOOST_CHECK_THROW(s->validate_record(obj(R"({"id":"page:1","typeName":"page","name":"P"})")), validation_error);
     BOOST_CHECK_THROW(s->validate_record(obj(R"({"id":"shape:1","typeName":"shape","type":"blob","props":{}})")),
                       validation_error);
     BOOST_CHECK_THROW(s->validate_record(obj(R"({"id":"shape:1","typeName":"shape","type":"geo"})")), validation_error);

@@ -1,0 +1,244 @@
+// Compiles a validator description (grammar in validator.hpp) into vnodes.
+#include "core/validator.hpp"
+#include "core/validator_detail.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace tlsync::core {
+
+struct validator_library::impl {
+    std::vector<std::unique_ptr<detail::vnode>> nodes;
+    std::vector<std::pair<std::string, validator>> records;
+};
+
+namespace {
+
+using detail::vkind;
+using detail::vnode;
+
+const std::unordered_map<std::string_view, vkind>& simple_kinds() {
+    static const std::unordered_map<std::string_view, vkind> kinds{
+        {"string", vkind::string},
+        {"boolean", vkind::boolean},
+        {"bigint", vkind::bigint},
+        {"number", vkind::number},
+        {"positive_number", vkind::positive_number},
+        {"nonzero_number", vkind::nonzero_number},
+        {"nonzero_finite_number", vkind::nonzero_finite_number},
+        {"unit_interval", vkind::unit_interval},
+        {"integer", vkind::integer},
+        {"positive_integer", vkind::positive_integer},
+        {"nonzero_integer", vkind::nonzero_integer},
+        {"any", vkind::any},
+        {"unknown", vkind::any},
+        {"json", vkind::json},
+        {"array", vkind::array},
+        {"unknown_object", vkind::unknown_object},
+        {"index_key", vkind::index_key},
+        {"link_url", vkind::link_url},
+        {"src_url", vkind::src_url},
+        {"http_url", vkind::http_url},
+    };
+    return kinds;
+}
+
+class compiler {
+  public:
+    compiler(const json::object& defs, std::vector<std::unique_ptr<vnode>>& nodes)
+        : defs_(defs), nodes_(nodes) {}
+
+    const vnode* compile(const json::value& desc, const std::string& where) {
+        auto& n = make();
+        fill(n, desc, where);
+        return &n;
+    }
+
+  private:
+    [[noreturn]] static void bad(const std::string& where, std::string_view what) {
+        throw std::invalid_argument("validator description at " + where + ": " + std::string(what));
+    }
+
+    vnode& make() { return *nodes_.emplace_back(std::make_unique<vnode>()); }
+
+    static const json::value& field(const json::object& o, std::string_view key,
+                                    const std::string& where) {
+        const auto* v = o.if_contains(key);
+        if (!v) bad(where, "missing \"" + std::string(key) + "\"");
+        return *v;
+    }
+    static std::string string_field(const json::object& o, std::string_view key,
+                                    const std::string& where) {
+        const auto& v = field(o, key, where);
+        if (!v.is_string()) bad(where, "\"" + std::string(key) + "\" must be a string");
+        return std::string(v.get_string());
+    }
+
+    const vnode* ref(const std::string& name, const std::string& where) {
+        if (auto it = defs_done_.find(name); it != defs_done_.end()) return it->second;
+        const auto* def = defs_.if_contains(name);
+        if (!def) bad(where, "unknown ref \"" + name + "\"");
+        // Registered before it is filled, so a def may refer to itself.
+        auto& n = make();
+        defs_done_.emplace(name, &n);
+        filling_.insert(name);
+        fill(n, *def, name);
+        filling_.erase(name);
+        return &n;
+    }
+
+    void fill(vnode& n, const json::value& desc, const std::string& where) {
+        if (!desc.is_object()) bad(where, "a node must be an object");
+        const auto& o = desc.get_object();
+        const std::string kind = string_field(o, "kind", where);
+        if (auto it = simple_kinds().find(kind); it != simple_kinds().end()) {
+            n.kind = it->second;
+            return;
+        }
+        if (kind == "ref") {
+            const std::string name = string_field(o, "name", where);
+            const vnode* target = ref(name, where);
+            if (filling_.contains(name)) {
+                // Not complete yet (recursion): forward to it.
+                n.kind = vkind::forward;
+                n.of = target;
+            } else {
+                n = *target;
+            }
+        } else if (kind == "literal") {
+            n.kind = vkind::literal;
+            n.values.push_back(field(o, "value", where));
+            check_scalar(n.values.back(), where);
+        } else if (kind == "enum") {
+            n.kind = vkind::enum_;
+            const auto& values = field(o, "values", where);
+            if (!values.is_array()) bad(where, "\"values\" must be an array");
+            for (const auto& v : values.get_array()) {
+                check_scalar(v, where);
+                n.values.push_back(v);
+            }
+        } else if (kind == "id") {
+            n.kind = vkind::id;
+            n.text = string_field(o, "prefix", where);
+        } else if (kind == "optional" || kind == "nullable") {
+            n.kind = kind == "optional" ? vkind::optional : vkind::nullable;
+            n.of = compile(field(o, "of", where), where);
+        } else if (kind == "model") {
+            n.kind = vkind::model;
+            n.text = string_field(o, "name", where);
+            n.of = compile(field(o, "of", where), n.text);
+        } else if (kind == "object") {
+            n.kind = vkind::object;
+            const auto& fields = field(o, "fields", where);
+            if (!fields.is_object()) bad(where, "\"fields\" must be an object");
+            for (const auto& kv : fields.get_object())
+                n.fields.emplace_back(std::string(kv.key()),
+                                      compile(kv.value(), where + "." + std::string(kv.key())));
+            n.allow_unknown = flag(o, "allow_unknown", where);
+        } else if (kind == "union") {
+            n.kind = vkind::union_;
+            n.text = string_field(o, "key", where);
+            const auto& variants = field(o, "variants", where);
+            if (!variants.is_object()) bad(where, "\"variants\" must be an object");
+            for (const auto& kv : variants.get_object())
+                n.fields.emplace_back(std::string(kv.key()),
+                                      compile(kv.value(), where + "(" + n.text + " = " +
+                                                              std::string(kv.key()) + ")"));
+            n.number_keys = flag(o, "number_keys", where);
+        } else if (kind == "dict") {
+            n.kind = vkind::dict;
+            n.alt = compile(field(o, "key", where), where + "[key]");
+            n.of = compile(field(o, "value", where), where + "[value]");
+        } else if (kind == "array_of") {
+            n.kind = vkind::array_of;
+            n.of = compile(field(o, "of", where), where + "[]");
+            if (const auto* m = o.if_contains("min_length")) {
+                if (!m->is_int64() || m->get_int64() < 0 || m->get_int64() > 2)
+                    bad(where, "\"min_length\" must be 0, 1 or 2");
+                n.min_length = static_cast<std::size_t>(m->get_int64());
+            }
+        } else if (kind == "or") {
+            n.kind = vkind::or_;
+            const auto& of = field(o, "of", where);
+            if (!of.is_array() || of.get_array().size() != 2)
+                bad(where, "\"of\" must be an array of two nodes");
+            n.of = compile(of.get_array()[0], where);
+            n.alt = compile(of.get_array()[1], where);
+        } else if (kind == "custom") {
+            n.kind = vkind::custom;
+            n.text = string_field(o, "name", where);
+            n.custom = detail::find_custom(n.text);
+            if (!n.custom) bad(where, "unknown custom check \"" + n.text + "\"");
+        } else {
+            bad(where, "unknown kind \"" + kind + "\"");
+        }
+    }
+
+    static bool flag(const json::object& o, std::string_view key, const std::string& where) {
+        const auto* v = o.if_contains(key);
+        if (!v) return false;
+        if (!v->is_bool()) bad(where, "\"" + std::string(key) + "\" must be a boolean");
+        return v->get_bool();
+    }
+    static void check_scalar(const json::value& v, const std::string& where) {
+        if (v.is_object() || v.is_array()) bad(where, "literal and enum values must be scalars");
+    }
+
+    const json::object& defs_;
+    std::vector<std::unique_ptr<vnode>>& nodes_;
+    std::unordered_map<std::string, const vnode*> defs_done_;
+    std::unordered_set<std::string> filling_;
+};
+
+} // namespace
+
+validator_library::validator_library(const json::value& description)
+    : impl_(std::make_unique<impl>()) {
+    if (!description.is_object())
+        throw std::invalid_argument("validator description must be an object");
+    const auto& d = description.get_object();
+    static const json::object no_defs;
+    const json::object* defs = &no_defs;
+    if (const auto* v = d.if_contains("defs")) {
+        if (!v->is_object())
+            throw std::invalid_argument("validator description: \"defs\" must be an object");
+        defs = &v->get_object();
+    }
+    const auto* records = d.if_contains("records");
+    if (!records || !records->is_object())
+        throw std::invalid_argument("validator description: \"records\" must be an object");
+    compiler c(*defs, impl_->nodes);
+    for (const auto& kv : records->get_object())
+        impl_->records.emplace_back(std::string(kv.key()),
+                                    validator(c.compile(kv.value(), std::string(kv.key()))));
+    // A cycle of bare refs would forward forever.
+    for (const auto& n : impl_->nodes) {
+        const vnode* p = n.get();
+        for (std::size_t steps = 0; p->kind == vkind::forward; ++steps, p = p->of)
+            if (steps > impl_->nodes.size())
+                throw std::invalid_argument(
+                    "validator description: a cycle of refs with no node between");
+    }
+}
+
+validator_library::validator_library(validator_library&&) noexcept = default;
+validator_library& validator_library::operator=(validator_library&&) noexcept = default;
+validator_library::~validator_library() = default;
+
+const validator* validator_library::find(std::string_view record_type) const noexcept {
+    for (const auto& [name, v] : impl_->records)
+        if (name == record_type) return &v;
+    return nullptr;
+}
+
+std::vector<std::string_view> validator_library::record_types() const {
+    std::vector<std::string_view> out;
+    for (const auto& [name, v] : impl_->records)
+        out.emplace_back(name);
+    return out;
+}
+
+} // namespace tlsync::core

@@ -8,7 +8,6 @@
 #include <array>
 #include <cstdint>
 #include <string>
-#include <vector>
 
 namespace tlsync::core::detail {
 
@@ -158,24 +157,31 @@ bool parse_ipv4_number(std::string_view s, std::uint64_t& out) {
     return true;
 }
 
-std::vector<std::string_view> split_dots(std::string_view s) {
-    std::vector<std::string_view> parts;
-    std::size_t start = 0;
-    for (std::size_t i = 0; i <= s.size(); ++i)
-        if (i == s.size() || s[i] == '.') {
-            parts.push_back(s.substr(start, i - start));
-            start = i + 1;
-        }
-    return parts;
+// Calls f(label) for each dot-separated label, with WHATWG's trailing-dot
+// rule (a last empty label is dropped unless it is the only one); returns the
+// number of labels or stops early when f returns false (then returns 0).
+template <class F> std::size_t for_each_label(std::string_view s, F&& f) {
+    if (s.size() > 1 && s.back() == '.') s.remove_suffix(1);
+    std::size_t count = 0;
+    for (std::size_t start = 0;;) {
+        auto dot = s.find('.', start);
+        ++count;
+        if (!f(s.substr(start,
+                        dot == std::string_view::npos ? std::string_view::npos : dot - start),
+               dot == std::string_view::npos))
+            return 0;
+        if (dot == std::string_view::npos) return count;
+        start = dot + 1;
+    }
 }
 
 bool ends_in_number(std::string_view host) {
-    auto parts = split_dots(host);
-    if (parts.back().empty()) {
-        if (parts.size() == 1) return false;
-        parts.pop_back();
-    }
-    std::string_view last = parts.back();
+    std::string_view last;
+    for_each_label(host, [&](std::string_view label, bool) {
+        last = label;
+        return true;
+    });
+    if (host == ".") return false; // one empty label: not a number
     if (!last.empty()) {
         bool digits = true;
         for (char c : last)
@@ -188,41 +194,44 @@ bool ends_in_number(std::string_view host) {
 }
 
 bool parse_ipv4(std::string_view host) {
-    auto parts = split_dots(host);
-    if (parts.back().empty() && parts.size() > 1) parts.pop_back();
-    if (parts.size() > 4) return false;
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-        std::uint64_t n = 0;
-        if (!parse_ipv4_number(parts[i], n)) return false;
-        if (i + 1 < parts.size()) {
-            if (n > 255) return false;
-        } else if (n >= (1ULL << (8 * (5 - parts.size())))) {
-            return false;
-        }
-    }
-    return true;
+    std::size_t labels = 0;
+    for_each_label(host, [&](std::string_view, bool) { return ++labels <= 4; });
+    if (labels == 0 || labels > 4) return false;
+    return for_each_label(host, [&](std::string_view label, bool last) {
+               std::uint64_t n = 0;
+               if (!parse_ipv4_number(label, n)) return false;
+               return last ? n < (1ULL << (8 * (5 - labels))) : n <= 255;
+           }) != 0;
 }
 
 // The host parser for special schemes.
 bool parse_special_host(std::string_view in) {
     if (!in.empty() && in[0] == '[')
         return in.size() >= 2 && in.back() == ']' && parse_ipv6(in.substr(1, in.size() - 2));
-    std::string host;
-    host.reserve(in.size());
-    bool ascii = true;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        char c = in[i];
-        if (c == '%' && i + 2 < in.size() && is_hex(in[i + 1]) && is_hex(in[i + 2])) {
-            c = static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
-            i += 2;
+    // Percent-decode only when there is something to decode (no allocation otherwise).
+    std::string decoded;
+    std::string_view host = in;
+    if (in.find('%') != std::string_view::npos) {
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            if (in[i] == '%' && i + 2 < in.size() && is_hex(in[i + 1]) && is_hex(in[i + 2])) {
+                decoded += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+                i += 2;
+            } else {
+                decoded += in[i];
+            }
         }
-        if (static_cast<unsigned char>(c) >= 0x80) ascii = false;
-        host += lower(c);
+        host = decoded;
     }
     if (host.empty()) return false;
-    for (unsigned char c : host)
-        if (c < 0x80 && forbidden_domain(c)) return false;
+    bool ascii = true;
+    for (unsigned char c : host) {
+        if (c >= 0x80)
+            ascii = false;
+        else if (forbidden_domain(c))
+            return false;
+    }
     if (!ascii) return true; // IDNA not modelled
+    // IPv4 parsing is case-insensitive, so the host need not be lowercased.
     if (ends_in_number(host)) return parse_ipv4(host);
     return true;
 }

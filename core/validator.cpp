@@ -33,6 +33,17 @@ void expect_string(const json::value* v) {
 void check_number(vkind k, const json::value* v) {
     if (!v || !v->is_number()) fail_with("Expected number, got ", type_to_string(v));
     const double d = number_of(*v);
+    if (!std::isfinite(d)) {
+        // JSON text cannot say NaN or Infinity, but a parser may overflow to
+        // infinity and C++ callers can build anything. Upstream's order of checks:
+        if (d != d) fail("Expected a number, got NaN");
+        if (k == vkind::unit_interval)
+            fail("Expected a number between 0 and 1, got " + js_number(d));
+        if (d < 0 && k == vkind::positive_number) fail("Expected a positive number, got -Infinity");
+        if (d < 0 && k == vkind::nonzero_number)
+            fail("Expected a non-zero positive number, got -Infinity");
+        fail("Expected a finite number, got " + js_number(d));
+    }
     const bool is_int = !v->is_double() || std::trunc(d) == d;
     switch (k) {
     case vkind::number:

@@ -204,6 +204,28 @@ bool parse_ipv4(std::string_view host) {
            }) != 0;
 }
 
+bool valid_utf8(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        std::size_t len = c < 0x80           ? 1
+                          : (c >> 5) == 0x6  ? 2
+                          : (c >> 4) == 0xE  ? 3
+                          : (c >> 3) == 0x1E ? 4
+                                             : 0;
+        if (len == 0 || i + len > s.size()) return false;
+        std::uint32_t cp = len == 1 ? c : c & (0x7F >> len);
+        for (std::size_t k = 1; k < len; ++k) {
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        static constexpr std::uint32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += len;
+    }
+    return true;
+}
+
 // The host parser for special schemes.
 bool parse_special_host(std::string_view in) {
     if (!in.empty() && in[0] == '[')
@@ -230,7 +252,9 @@ bool parse_special_host(std::string_view in) {
         else if (forbidden_domain(c))
             return false;
     }
-    if (!ascii) return true; // IDNA not modelled
+    if (!ascii)
+        return valid_utf8(
+            host); // UTF-8 decoding gives U+FFFD, which IDNA rejects; IDNA itself not modelled
     // IPv4 parsing is case-insensitive, so the host need not be lowercased.
     if (ends_in_number(host)) return parse_ipv4(host);
     return true;

@@ -184,7 +184,7 @@ export function makeCorpus(tl, schema) {
 		'http://[::1]/', 'http://[::1', 'http://[1:2:3:4:5:6:7:8]', 'http://[1::2::3]', 'http://[::ffff:1.2.3.4]', 'http://1.2.3.4',
 		'http://1.2.3.256', 'http://0x7f.1', 'http://1.2.3.4.5', 'http://999999999999', 'http://4294967295', 'http://4294967296',
 		'http://1..2', 'http://a.1', 'http://1.a', 'http://0x', 'http://09', 'http://a^b', 'http://a|b', 'http://a<b', 'http://a_b.com',
-		'http://münchen.de', 'http://xn--mnchen-3ya.de', 'http://a\\b', 'https://a#x y', ' https://trim.me ', 'ht\ttp://tab',
+		'http://münchen.de', 'http://xn--mnchen-3ya.de', 'http://%C3%BC.de', 'http://%FF.de', 'http://exa%25mple', 'http://a\u0000b', 'http://0x100000000', 'http://a.b.', 'http://1.2.3.4.', 'http://a\\b', 'https://a#x y', ' https://trim.me ', 'ht\ttp://tab',
 		'mailto:ada@example.com', 'MAILTO:x', 'mailto://a b', 'mailto://host:99999', 'data:image/png;base64,AA', 'asset:abc',
 		'asset://a:b:c', 'asset://[x]', 'javascript:alert(1)', 'ftp://example.com', 'file:///etc/passwd', 'ws://x', 'blob:http://x',
 		'/relative/path', './rel', '//example.com/x', '//exa mple', '/\\evil', '../up', 'rel', 'example.com', '1http://x', 'a:b', ':',

@@ -10,8 +10,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -274,6 +276,31 @@ BOOST_AUTO_TEST_CASE(grammar_recursion_dict_union_or_and_lengths) {
                "At x: Expected an index key, got \"a10\"");
     BOOST_TEST(v("or", R"({"x": true, "l": [1]})") ==
                "At l: Expected an array with length greater than 1");
+}
+
+BOOST_AUTO_TEST_CASE(grammar_numbers_are_finite_and_formatted_as_js) {
+    auto lib = compile(R"({"records": {
+        "n": {"kind": "object", "fields": {"v": {"kind": "number"}}},
+        "p": {"kind": "object", "fields": {"v": {"kind": "positive_number"}}},
+        "u": {"kind": "object", "fields": {"v": {"kind": "unit_interval"}}},
+        "z": {"kind": "object", "fields": {"v": {"kind": "nonzero_number"}}}}})");
+    const double inf = std::numeric_limits<double>::infinity();
+    auto v = [&](std::string_view type, double d) {
+        return verdict(lib, type, json::object{{"v", d}});
+    };
+    BOOST_TEST(v("n", inf) == "At v: Expected a finite number, got Infinity");
+    BOOST_TEST(v("n", std::nan("")) == "At v: Expected a number, got NaN");
+    BOOST_TEST(v("p", -inf) == "At v: Expected a positive number, got -Infinity");
+    BOOST_TEST(v("p", inf) == "At v: Expected a finite number, got Infinity");
+    BOOST_TEST(v("u", inf) == "At v: Expected a number between 0 and 1, got Infinity");
+    BOOST_TEST(v("p", 0) == ""); // positive means >= 0
+    BOOST_TEST(v("z", 0) == "At v: Expected a non-zero positive number, got 0");
+    BOOST_TEST(v("p", -1e21) == "At v: Expected a positive number, got -1e+21");
+    BOOST_TEST(v("p", -1e-7) == "At v: Expected a positive number, got -1e-7");
+    BOOST_TEST(v("p", -0.000001) == "At v: Expected a positive number, got -0.000001");
+    BOOST_TEST(v("p", -123456789012345680000.0) ==
+               "At v: Expected a positive number, got -123456789012345680000");
+    BOOST_TEST(v("p", -0.1) == "At v: Expected a positive number, got -0.1");
 }
 
 BOOST_AUTO_TEST_CASE(grammar_errors_are_reported_at_compile_time) {

@@ -279,6 +279,8 @@ void room::note_tombstone_prune_request() {
 // ------------------------------------------------------------------ time
 
 std::optional<timestamp> room::next_deadline() const {
+    // A foreign write to the storage is broadcast by the next on_timer().
+    if (external_change_pending_ && !closed_) return now_;
     std::optional<timestamp> at = prune_at_;
     auto consider = [&](std::optional<timestamp> t) {
         if (t && (!at || *t < *at)) at = t;

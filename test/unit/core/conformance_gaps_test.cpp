@@ -156,11 +156,7 @@ BOOST_AUTO_TEST_CASE(RC4_foreign_storage_write_is_broadcast_by_the_next_timer) {
 // Upstream broadcasts from the storage's change notification itself. A sans-io
 // room can only do that when its driver calls it, so after a foreign commit
 // next_deadline() should report the room due at once.
-BOOST_AUTO_TEST_CASE(RC4_foreign_storage_write_makes_the_room_due,
-                     *boost::unit_test::disabled()) {
-    // Disabled: fails. room::next_deadline() ignores external_change_pending_,
-    // so a write made through room().storage() waits for the next periodic
-    // prune (up to 2 s) or the next message, and forever with idle_timeout 0.
+BOOST_AUTO_TEST_CASE(RC4_foreign_storage_write_makes_the_room_due) {
     core::room_config cfg;
     cfg.idle_timeout = 0ms;
     room_harness h(make_test_schema(), cfg);
@@ -174,6 +170,9 @@ BOOST_AUTO_TEST_CASE(RC4_foreign_storage_write_makes_the_room_due,
     const auto due = h.room().next_deadline();
     BOOST_REQUIRE(due.has_value());
     BOOST_TEST(due->count() <= h.now().count());
+    h.take_events("a");
+    h.advance(0ms);
+    BOOST_TEST(h.last_event("a", "patch") != nullptr); // and on_timer broadcasts it
 }
 
 BOOST_AUTO_TEST_CASE(RC6_default_idle_timeout_and_prune_interval) {

@@ -24,10 +24,11 @@ class memory_txn final : public storage_txn {
         check_open();
         check_record_id(id, record);
         const auto clock = next_clock();
-        remember(id);
+        auto it = s_.documents_.find(id);
+        remember(id, it); // takes the old state: it is overwritten next
         if (const auto t = s_.tombstones_.find(id); t != s_.tombstones_.end())
             s_.tombstones_.erase(t);
-        if (auto it = s_.documents_.find(id); it != s_.documents_.end()) {
+        if (it != s_.documents_.end()) {
             it->second = {std::move(record), clock};
         } else {
             s_.documents_.emplace(std::string(id), stored_document{std::move(record), clock});
@@ -39,7 +40,7 @@ class memory_txn final : public storage_txn {
         const auto it = s_.documents_.find(id);
         if (it == s_.documents_.end()) return; // SS12: no tombstone, no clock
         const auto clock = next_clock();
-        remember(id);
+        remember(id, it);
         s_.documents_.erase(it);
         s_.tombstones_.insert_or_assign(std::string(id), clock);
         s_.request_tombstone_prune();
@@ -132,10 +133,13 @@ class memory_txn final : public storage_txn {
         return clock_;
     }
 
-    void remember(std::string_view id) {
+    // Keeps what `id` was before its first write in this transaction. The
+    // caller is about to overwrite or erase `doc`, so its state is moved.
+    using doc_iterator = decltype(std::declval<memory_storage&>().documents_)::iterator;
+    void remember(std::string_view id, doc_iterator doc) {
         if (originals_.find(id) != originals_.end()) return;
         original o;
-        if (const auto d = s_.documents_.find(id); d != s_.documents_.end()) o.doc = d->second;
+        if (doc != s_.documents_.end()) o.doc = std::move(doc->second);
         if (const auto t = s_.tombstones_.find(id); t != s_.tombstones_.end())
             o.tombstone = t->second;
         originals_.emplace(std::string(id), std::move(o));

@@ -15,24 +15,30 @@ using detail::sync_error;
 
 namespace {
 
-// What a push actually changed in one lane (documents or presence).
+// What a push actually changed in one lane (documents or presence). The
+// forward diff (whole records before and after) is only needed to migrate the
+// changes down for sessions on an older schema; without such sessions it is
+// not built, which saves two record copies per op.
 struct lane_changes {
     std::optional<proto::network_diff> network; // set once any op took effect
     forward_diff forward;
+    bool keep_forward = false;
 
     void add(const std::string& id, proto::record_op op, const json::object* before,
              const json::object* after) {
         if (!network) network.emplace();
-        switch (op.type) {
-        case proto::record_op_type::put:
-            forward.puts.push_back({id, {std::nullopt, op.value}});
-            break;
-        case proto::record_op_type::patch:
-            forward.puts.push_back({id, {*before, *after}});
-            break;
-        case proto::record_op_type::remove:
-            forward.deletes.push_back(id);
-            break;
+        if (keep_forward) {
+            switch (op.type) {
+            case proto::record_op_type::put:
+                forward.puts.push_back({id, {std::nullopt, op.value}});
+                break;
+            case proto::record_op_type::patch:
+                forward.puts.push_back({id, {*before, *after}});
+                break;
+            case proto::record_op_type::remove:
+                forward.deletes.push_back(id);
+                break;
+            }
         }
         network->set(id, std::move(op));
     }
@@ -79,6 +85,13 @@ void room::handle_push(room_session& s, const proto::push_request& msg, timestam
     s.last_interaction = now;                        // RP11
 
     push_outcome out;
+    // Forward diffs are only needed to migrate changes down for sessions on
+    // an older schema (MG1), the pusher included.
+    bool any_migrating = false;
+    for (const auto& [id, other] : sessions_)
+        if (other->state == session_state::connected && other->requires_down_migrations())
+            any_migrating = true;
+    out.docs.keep_forward = out.presence.keep_forward = any_migrating;
     std::int64_t clock = 0;
     const std::string session_id = s.id;
     bool session_gone = false;
@@ -121,7 +134,7 @@ void room::handle_push(room_session& s, const proto::push_request& msg, timestam
         result.action = proto::push_action::rebase_with_diff;
         result.rebase_diff = std::move(*d);
     } else {
-        reject_session(s.id, proto::close_reason::client_too_old);
+        reject_session(session_id, proto::close_reason::client_too_old);
         send_result = false;
     }
     if (send_result) send_data(s, make_shared_text(proto::encode(result)));
@@ -129,13 +142,13 @@ void room::handle_push(room_session& s, const proto::push_request& msg, timestam
     // RP8: everyone else hears about the effective changes.
     if (out.docs.network || out.presence.network) {
         forward_diff merged = std::move(out.docs.forward);
-        proto::network_diff network = actual ? *actual : proto::network_diff{};
+        proto::network_diff network = actual ? std::move(*out.docs.network) : proto::network_diff{};
         if (out.presence.network) {
             for (auto& p : out.presence.forward.puts) merged.puts.push_back(std::move(p));
             for (auto& d : out.presence.forward.deletes) merged.deletes.push_back(std::move(d));
-            for (const auto& [id, op] : *out.presence.network) network.set(id, op);
+            for (auto& [id, op] : *out.presence.network) network.set(id, op);
         }
-        broadcast_patch(merged, &network, s.id, legacy);
+        broadcast_patch(merged, &network, session_id, legacy);
     }
     if (out.presence.network) actions_.emplace_back(presence_changed_event{});
 }
@@ -165,38 +178,48 @@ void room::run_push(room_session& s, storage_txn& txn, const proto::push_request
     auto add = [&](doc_store& store, lane_changes& lane, const std::string& id,
                    const json::object& incoming, const json::object* existing) {
         json::object state = migrates ? migrate(incoming, migration_direction::up) : incoming;
-        if (existing) {
-            const json::object before = *existing;
-            auto diff = diff_record(before, state, legacy);
-            if (!diff) return;
-            validate(state);
-            store.set(id, state);
-            lane.add(id, proto::record_op::patch(std::move(*diff)), &before, &state);
-        } else {
+        if (!existing) {
             validate(state);
             store.set(id, state);
             lane.add(id, proto::record_op::put(std::move(state)), nullptr, nullptr);
+            return;
         }
+        auto diff = diff_record(*existing, state, legacy);
+        if (!diff) return;
+        validate(state);
+        if (!lane.keep_forward) {
+            store.set(id, std::move(state));
+            lane.add(id, proto::record_op::patch(std::move(*diff)), nullptr, nullptr);
+            return;
+        }
+        const json::object before = *existing; // set() moves the stored state away
+        store.set(id, state);
+        lane.add(id, proto::record_op::patch(std::move(*diff)), &before, &state);
     };
 
     // patchDocument: applied to the record as the client knows it (MG2), the
     // effective diff recomputed (RP5).
     auto patch = [&](doc_store& store, lane_changes& lane, const std::string& id,
                      const proto::object_diff& diff, const json::object& existing) {
-        const json::object before = existing;
         json::object next;
         if (!migrates) {
-            auto patched = apply_object_diff(before, diff);
+            auto patched = apply_object_diff(existing, diff);
             if (!patched) return;
             next = std::move(*patched);
         } else {
-            auto down = migrate(before, migration_direction::down);
+            auto down = migrate(existing, migration_direction::down);
             auto patched = apply_object_diff(down, diff);
             next = migrate(patched ? *patched : down, migration_direction::up);
         }
-        auto effective = diff_record(before, next, legacy);
+        auto effective = diff_record(existing, next, legacy);
         if (!effective) return;
         validate(next);
+        if (!lane.keep_forward) {
+            store.set(id, std::move(next));
+            lane.add(id, proto::record_op::patch(std::move(*effective)), nullptr, nullptr);
+            return;
+        }
+        const json::object before = existing; // set() moves `existing` away
         store.set(id, next);
         lane.add(id, proto::record_op::patch(std::move(*effective)), &before, &next);
     };

@@ -193,20 +193,20 @@ void room::broadcast_patch(const forward_diff& diff, const proto::network_diff* 
     // Encode once for everyone on the server's schema, once per other group.
     shared_text plain;
     std::unordered_map<const schema_group*, shared_text> migrated;
-    auto encode_patch = [&](proto::network_diff d) {
-        return make_shared_text(
-            proto::encode(proto::patch_event{std::move(d), last_document_clock_}));
+    auto encode_patch = [&](const proto::network_diff& d) {
+        return make_shared_text(proto::encode_patch(d, last_document_clock_));
     };
 
-    std::vector<std::string> ids;
-    ids.reserve(sessions_.size());
+    // Sessions are held by unique_ptr, so these pointers stay valid while we
+    // send; a session rejected on the way is never touched again.
+    std::vector<room_session*> targets;
+    targets.reserve(sessions_.size());
     for (const auto& [id, s] : sessions_)
-        if (s->state == session_state::connected && id != source_session_id) ids.push_back(id);
+        if (s->state == session_state::connected && id != source_session_id) targets.push_back(s.get());
 
-    for (const auto& id : ids) {
-        auto it = sessions_.find(id);
-        if (it == sessions_.end()) continue;
-        auto& s = *it->second;
+    for (auto* target : targets) {
+        auto& s = *target;
+        const auto& id = s.id;
         if (s.state != session_state::connected) continue;
         if (!s.socket_open) {
             cancel_session(id, now_);
@@ -226,10 +226,10 @@ void room::broadcast_patch(const forward_diff& diff, const proto::network_diff* 
             if (!cached) {
                 auto d = migrate_diff(*s.group, diff, nullptr, legacy_append_mode);
                 if (!d) { // RB4: only this session goes
-                    reject_session(id, proto::close_reason::client_too_old);
+                    reject_session(std::string(id), proto::close_reason::client_too_old);
                     continue;
                 }
-                cached = encode_patch(std::move(*d));
+                cached = encode_patch(*d);
             }
             text = cached;
         }

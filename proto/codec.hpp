@@ -109,6 +109,8 @@ decode_client_message(const std::string& text, const decode_limits& limits = {})
 
 [[nodiscard]] std::string encode(const connect_event& m);
 [[nodiscard]] std::string encode(const patch_event& m);
+// The same text as encode(patch_event{diff, server_clock}), without copying the diff.
+[[nodiscard]] std::string encode_patch(const network_diff& diff, std::int64_t server_clock);
 [[nodiscard]] std::string encode(const push_result_event& m);
 [[nodiscard]] std::string encode(const data_message& m);
 [[nodiscard]] std::string encode(const pong_event& m);

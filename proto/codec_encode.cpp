@@ -287,14 +287,16 @@ std::string encode(const connect_event& m) {
     return out;
 }
 
-std::string encode(const patch_event& m) {
+std::string encode_patch(const network_diff& diff, std::int64_t server_clock) {
     std::string out = R"({"type":"patch","diff":)";
-    append_network_diff(out, m.diff);
+    append_network_diff(out, diff);
     out += R"(,"serverClock":)";
-    append_int(out, m.server_clock);
+    append_int(out, server_clock);
     out += '}';
     return out;
 }
+
+std::string encode(const patch_event& m) { return encode_patch(m.diff, m.server_clock); }
 
 std::string encode(const push_result_event& m) {
     std::string out = R"({"type":"push_result","clientClock":)";

@@ -1,0 +1,127 @@
+#pragma once
+// The replicator's local state, in one SQLite file: the last recorded LSN and
+// the slot it came from, a bounded history of routed row changes for users
+// that reconnect, the active users with their per-user sequence numbers, and
+// which guest files each active user follows. Append-only migrations.
+//
+// Routing (which user sees which change), as the app defines it:
+//   user                  -> the user (row.id)
+//   file                  -> its owner and every active user following it as a guest
+//   file_state            -> row.userId; an active guest's insert/delete
+//                            follows/unfollows the file
+//   user_mutation_number  -> row.userId, as a mutation_commit (deletes ignored)
+// A user gets one `changes` delivery per transaction that touched them, with
+// a sequence number that is contiguous per (user, sequence id).
+//
+// Not thread-safe; the server uses it from one thread at a time (its
+// blocking pool). No clock: times are arguments (milliseconds since epoch).
+
+#include "core/replication_protocol.hpp"
+#include "core/sqlite_db.hpp"
+#include "core/wal2json.hpp"
+
+#include <boost/json/array.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tlsync::core::pg {
+
+struct history_config {
+    std::size_t max_rows = 20'000;
+    std::chrono::milliseconds max_age{std::chrono::hours(24)};
+};
+
+struct history_meta {
+    std::string slot_name;
+    std::string system_id; // IDENTIFY_SYSTEM's systemid: another cluster means a new epoch
+    lsn recorded;          // everything up to here is recorded (a commit end LSN)
+    lsn floor;             // history is complete for LSNs above this
+    std::string epoch;     // prefix of every sequence id; changes when continuity breaks
+};
+
+// One `changes` event for one user.
+struct user_delivery {
+    std::string user_id;
+    lsn at;                     // the end LSN of the transaction it comes from
+    boost::json::array changes; // row_update / mutation_commit events; empty for an LSN update
+    std::string sequence_id;
+    std::int64_t sequence_number = 0;
+};
+
+struct registration {
+    bool reload = false; // history does not reach back to the user's LSN
+    std::string sequence_id;
+    std::vector<user_delivery> replay; // sequence numbers 1..n, then live ones continue
+};
+
+struct history_diagnostics {
+    history_meta meta;
+    std::int64_t history_rows = 0;
+    std::optional<lsn> earliest;
+    std::optional<lsn> latest;
+    std::int64_t active_users = 0;
+    std::int64_t subscriptions = 0;
+};
+
+class replication_history {
+public:
+    explicit replication_history(const std::string& path, const sqlite_options& opts = {},
+                                 history_config cfg = {});
+    ~replication_history();
+
+    [[nodiscard]] history_meta meta();
+
+    // The replicator is about to stream from `slot` whose confirmed position
+    // is `confirmed`. Continuity holds when the slot and cluster are the ones
+    // recorded and nothing between our LSN and the slot's was skipped;
+    // otherwise a new epoch starts (history and users cleared, recorded =
+    // floor = confirmed) and true is returned: every user must reload.
+    bool begin_slot(std::string_view slot, std::string_view system_id, lsn confirmed, std::string_view new_epoch);
+
+    // Records committed transactions (in order, one SQLite transaction) and
+    // returns the deliveries for active users in order. Afterwards meta().recorded
+    // is the last transaction's end LSN: safe to acknowledge.
+    std::vector<user_delivery> record(std::span<const transaction> txs, std::int64_t now_ms);
+
+    // A user (re)connects having seen everything up to `seen`. Replaces any
+    // previous registration of the user.
+    registration register_user(std::string_view user_id, lsn seen, std::span<const std::string> guest_file_ids,
+                               std::string_view boot_id, std::int64_t now_ms);
+    void unregister_user(std::string_view user_id);
+    [[nodiscard]] bool is_active(std::string_view user_id);
+    // requestLsnUpdate: an empty delivery at the recorded LSN, or nullopt when
+    // the user is not active.
+    std::optional<user_delivery> lsn_update(std::string_view user_id, std::int64_t now_ms);
+
+    // Drops history beyond max_rows or older than max_age (raising the floor),
+    // and unregisters users without a delivery or registration for `user_idle`.
+    // Returns the users dropped.
+    std::vector<std::string> prune(std::int64_t now_ms, std::chrono::milliseconds user_idle);
+
+    [[nodiscard]] history_diagnostics diagnostics();
+    [[nodiscard]] sqlite_db& db() noexcept { return *db_; }
+
+private:
+    void migrate();
+    void set_meta(const history_meta& m);
+    std::optional<user_delivery> next_delivery(const std::string& user, lsn at, boost::json::array changes,
+                                               std::int64_t now_ms, const std::string& epoch);
+
+    std::unique_ptr<sqlite_db> db_;
+    history_config cfg_;
+};
+
+// The event a user receives for a row change, or nullopt when the change
+// means nothing to that user (a deleted user_mutation_number row).
+[[nodiscard]] std::optional<boost::json::object> user_event(std::string_view table, row_op op,
+                                                            const boost::json::object& row,
+                                                            std::string_view user_id);
+
+} // namespace tlsync::core::pg

@@ -68,6 +68,12 @@ net::awaitable<void> serve_http(Stream& stream, beast::flat_buffer& buffer,
                                 bool busy) {
     const config& cfg = ctx->cfg;
     for (bool first = true;; first = false) {
+        // Shutdown's cancellation may have landed between two operations.
+        const auto state = co_await net::this_coro::cancellation_state;
+        if (state.cancelled() != net::cancellation_type::none) {
+            co_await shut_down(stream, cfg);
+            co_return;
+        }
         // Built afresh per request: a parser reads exactly one message.
         http::request_parser<http::string_body> parser;
         parser.header_limit(header_limit);

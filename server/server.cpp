@@ -39,6 +39,7 @@ struct server::impl {
 
     void begin_shutdown();
     void after_rooms();
+    void cut_remaining();
     void run_thread();
 
     config cfg;
@@ -189,6 +190,17 @@ void server::impl::begin_shutdown() {
     rooms->shutdown(1012 /*service_restart*/, [this] { net::post(control, [this] { after_rooms(); }); });
 }
 
+// Asio cancels only the operation in flight: a cancellation that lands
+// while a connection is between two operations is lost. Repeat it until the
+// connections are gone or the deadline stops io.
+void server::impl::cut_remaining() {
+    ctx->tracker.cancel_all(net::cancellation_type::terminal);
+    grace.expires_after(250ms);
+    grace.async_wait([this](const beast::error_code& ec) {
+        if (!ec) cut_remaining();
+    });
+}
+
 void server::impl::after_rooms() {
     if (rooms_done) return;
     rooms_done = true;
@@ -196,7 +208,7 @@ void server::impl::after_rooms() {
     const auto left = deadline.expiry() - std::chrono::steady_clock::now();
     grace.expires_after(std::min<std::chrono::steady_clock::duration>(terminal_grace, left / 2));
     grace.async_wait([this](const beast::error_code& ec) {
-        if (!ec) ctx->tracker.cancel_all(net::cancellation_type::terminal);
+        if (!ec) cut_remaining();
     });
     ctx->tracker.when_empty([this] {
         net::post(control, [this] {

@@ -7,7 +7,7 @@
 #include "server/room_actor.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -193,8 +193,19 @@ public:
                                           {"tls", is_tls ? "yes" : "no"}});
         actor_->join(ref_, /*is_readonly*/ false, this->weak_from_this());
 
-        using namespace net::experimental::awaitable_operators;
-        co_await (reader() && writer());
+        // Shutdown cancelled us during the handshake (before the room knew of
+        // this socket, so the room's 1012 missed it): close the same way.
+        const auto state = co_await net::this_coro::cancellation_state;
+        if (state.cancelled() != net::cancellation_type::none)
+            request_close(websocket::close_code::service_restart, "server shutting down");
+        // Shutdown's polite (total) phase is the room's 1012 close; only
+        // terminal cancellation cuts a websocket. The reader runs in this
+        // coroutine so that cancellation reaches its read directly.
+        co_await net::this_coro::reset_cancellation_state(net::enable_terminal_cancellation());
+        net::co_spawn(executor_, writer(), [self = this->shared_from_this()](std::exception_ptr e) {
+            if (e) self->writer_failed(e);
+        });
+        co_await reader();
         leave_room();
         const auto code = close_code_ ? *close_code_ : ws_.reason().code;
         log::info("websocket disconnected",
@@ -257,6 +268,19 @@ private:
             const auto state = co_await net::this_coro::cancellation_state;
             if (state.cancelled() != net::cancellation_type::none) co_return;
         }
+    }
+
+    // The actor boundary of the writer: log, and end the connection.
+    void writer_failed(std::exception_ptr e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            log::error("websocket writer failed", {{"room", target_.room_id}, {"socket", socket_id_},
+                                                   {"error", x.what()}});
+        } catch (...) {
+            log::error("websocket writer failed", {{"room", target_.room_id}, {"socket", socket_id_}});
+        }
+        abort();
     }
 
     void handle_frame(const beast::flat_buffer& buffer) {

@@ -33,6 +33,7 @@ pg_rows& pg_rows::operator=(pg_rows&& o) noexcept {
 pg_rows::~pg_rows() {
     if (r_) PQclear(r_);
 }
+bool pg_rows::is_copy_both() const noexcept { return r_ && PQresultStatus(r_) == PGRES_COPY_BOTH; }
 int pg_rows::rows() const noexcept { return r_ ? PQntuples(r_) : 0; }
 int pg_rows::columns() const noexcept { return r_ ? PQnfields(r_) : 0; }
 std::optional<std::string_view> pg_rows::get(int row, int col) const noexcept {
@@ -118,11 +119,21 @@ pg_status pg_connection::fail_from_conn(std::string_view what) {
     return s;
 }
 
-net::awaitable<pg_status> pg_connection::connect(std::string conninfo, std::chrono::milliseconds timeout) {
+net::awaitable<pg_status> pg_connection::connect(std::string conninfo, std::chrono::milliseconds timeout,
+                                                 conn_params overrides) {
     close();
     status_ = {};
     const auto deadline = clock::now() + timeout;
-    conn_ = PQconnectStart(conninfo.c_str());
+    // The first "dbname" is expanded as a whole conninfo (expand_dbname);
+    // later keywords override it.
+    std::vector<const char*> keys{"dbname"}, values{conninfo.c_str()};
+    for (auto& [k, v] : overrides) {
+        keys.push_back(k.c_str());
+        values.push_back(v.c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    conn_ = PQconnectStartParams(keys.data(), values.data(), 1);
     if (!conn_) co_return status_ = pg_status::fail("connect: out of memory");
     if (PQstatus(conn_) == CONNECTION_BAD) co_return fail_from_conn("connect");
     if (PQsetnonblocking(conn_, 1) != 0) co_return fail_from_conn("connect: PQsetnonblocking");

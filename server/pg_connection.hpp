@@ -56,6 +56,8 @@ public:
     // nullopt for SQL NULL (or out of range).
     [[nodiscard]] std::optional<std::string_view> get(int row, int col) const noexcept;
     [[nodiscard]] ::pg_result* native() const noexcept { return r_; }
+    // Whether this is the result that starts COPY BOTH (START_REPLICATION).
+    [[nodiscard]] bool is_copy_both() const noexcept;
 
 private:
     ::pg_result* r_ = nullptr;
@@ -91,8 +93,12 @@ public:
 
     [[nodiscard]] net::any_io_executor get_executor() const;
 
-    // PQconnectStart/PQconnectPoll. `conninfo` may carry replication=database.
-    net::awaitable<pg_status> connect(std::string conninfo, std::chrono::milliseconds timeout);
+    // PQconnectStartParams/PQconnectPoll. `conninfo` is a key=value string
+    // or a postgresql:// URI; `overrides` (e.g. {"replication", "database"})
+    // win over what it says.
+    using conn_params = std::vector<std::pair<std::string, std::string>>;
+    net::awaitable<pg_status> connect(std::string conninfo, std::chrono::milliseconds timeout,
+                                      conn_params overrides = {});
 
     // Runs one statement with $1.. parameters (PQsendQueryParams) and keeps
     // the last result in `out` when given. A COPY BOTH result (START_REPLICATION)

@@ -1,0 +1,372 @@
+#include "server/replicator.hpp"
+
+#include "server/log.hpp"
+#include "server/pg_connection.hpp"
+#include "server/pg_migrations.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <mutex>
+#include <random>
+
+namespace tlsync::server {
+
+namespace {
+
+namespace pg = core::pg;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+pg::stream_time stream_now() {
+    return std::chrono::duration_cast<pg::stream_time>(steady::now().time_since_epoch());
+}
+steady::time_point to_steady(pg::stream_time t) {
+    return steady::time_point(std::chrono::duration_cast<steady::duration>(t));
+}
+std::int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string random_epoch() {
+    std::random_device rd;
+    std::uniform_int_distribution<int> d(0, 15);
+    std::string s;
+    for (int i = 0; i < 12; ++i) s += "0123456789abcdef"[d(rd)];
+    return s;
+}
+
+class replicator_impl final : public replicator, public std::enable_shared_from_this<replicator_impl> {
+public:
+    replicator_impl(net::any_io_executor io, net::any_io_executor blocking, replicator_config cfg, handlers h)
+        : strand_(net::make_strand(io)), blocking_(std::move(blocking)), cfg_(std::move(cfg)), h_(std::move(h)),
+          backoff_timer_(strand_) {
+        stats_.state = "stopped";
+    }
+
+    void start() override {
+        net::post(strand_, [self = shared_from_this()] {
+            if (self->started_ || self->stopping_) return;
+            self->started_ = true;
+            self->set_state("starting");
+            net::co_spawn(self->strand_, self->run(),
+                          net::bind_cancellation_slot(self->stop_signal_.slot(), [self](std::exception_ptr e) {
+                              if (e && !self->stopping_) {
+                                  try {
+                                      std::rethrow_exception(e);
+                                  } catch (const std::exception& ex) {
+                                      log::error("replicator: stopped by an exception", {{"error", ex.what()}});
+                                  }
+                              }
+                              self->finished();
+                          }));
+        });
+    }
+
+    void stop(std::function<void()> done) override {
+        net::post(strand_, [self = shared_from_this(), done = std::move(done)]() mutable {
+            if (self->stopped_ || !self->started_) {
+                self->stopped_ = true;
+                self->stopping_ = true;
+                if (done) net::post(self->strand_, std::move(done));
+                return;
+            }
+            if (done) self->on_stopped_.push_back(std::move(done));
+            if (!self->stopping_) {
+                self->stopping_ = true;
+                self->stop_signal_.emit(net::cancellation_type::terminal);
+                self->backoff_timer_.cancel();
+            }
+        });
+    }
+
+    replicator_stats stats() const override {
+        std::lock_guard lock(stats_mutex_);
+        return stats_;
+    }
+
+    void with_history(std::function<void(pg::replication_history*)> f) override {
+        net::post(blocking_, [self = shared_from_this(), f = std::move(f)] {
+            std::lock_guard lock(self->history_mutex_);
+            f(self->history_.get());
+        });
+    }
+
+private:
+    // Runs `f` on the blocking pool, with the history lock held.
+    template <class F> net::awaitable<std::invoke_result_t<F, pg::replication_history&>> on_history(F f) {
+        using R = std::invoke_result_t<F, pg::replication_history&>;
+        co_return co_await net::co_spawn(
+            blocking_,
+            [this, f = std::move(f)]() mutable -> net::awaitable<R> {
+                std::lock_guard lock(history_mutex_);
+                if (!history_) throw std::runtime_error("replicator state is not open");
+                co_return f(*history_);
+            },
+            net::use_awaitable);
+    }
+
+    net::awaitable<void> open_history() {
+        co_await net::co_spawn(
+            blocking_,
+            [this]() -> net::awaitable<void> {
+                std::lock_guard lock(history_mutex_);
+                if (history_) co_return;
+                core::sqlite_options o;
+                o.synchronous = cfg_.fsync ? core::sqlite_synchronous::full : core::sqlite_synchronous::normal;
+                history_ = std::make_unique<pg::replication_history>(cfg_.state_path, o, cfg_.history);
+            },
+            net::use_awaitable);
+    }
+
+    net::awaitable<void> run() {
+        auto backoff = cfg_.backoff_initial;
+        while (!stopping_) {
+            std::string reason;
+            auto began = steady::now();
+            try {
+                co_await open_history();
+                reason = co_await session();
+            } catch (const std::exception& e) {
+                reason = e.what();
+            }
+            if (stopping_) break;
+            // A session that streamed for a while earns a fresh backoff.
+            if (steady::now() - began > 30s) backoff = cfg_.backoff_initial;
+            set_state("backoff", reason);
+            log::warn("replicator: session ended, rebooting",
+                      {{"reason", reason}, {"backoff_ms", std::to_string(backoff.count())}});
+            backoff_timer_.expires_after(backoff);
+            (void)co_await backoff_timer_.async_wait(net::as_tuple(net::use_awaitable));
+            backoff = std::min(backoff * 2, cfg_.backoff_max);
+        }
+    }
+
+    // One connection's life; returns why it ended.
+    net::awaitable<std::string> session() {
+        const auto qt = cfg_.query_timeout;
+        pg_connection sql(strand_), repl(strand_);
+        // (Braced lists inside co_await trip GCC 12: they are built first.)
+        pg_connection::conn_params sql_params, repl_params;
+        sql_params.emplace_back("application_name", cfg_.slot_name + "_sql");
+        repl_params.emplace_back("replication", "database");
+        repl_params.emplace_back("application_name", cfg_.slot_name);
+        if (auto s = co_await sql.connect(cfg_.conninfo, cfg_.connect_timeout, sql_params); !s)
+            co_return s.error;
+        if (cfg_.apply_migrations && !migrated_) {
+            auto rep = co_await migrate(sql, app_migrations(), qt);
+            if (!rep.status) co_return "migrations: " + rep.status.error;
+            migrated_ = true;
+            if (!rep.applied.empty())
+                log::info("replicator: applied app migrations",
+                          {{"schema_version", std::to_string(rep.schema_version)}});
+        }
+        pg_params slot_param;
+        slot_param.emplace_back(cfg_.slot_name);
+        // A walsender of an earlier session may still hold the slot until
+        // Postgres notices that its client is gone.
+        if (auto s = co_await sql.exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                                       "WHERE slot_name = $1 AND active_pid IS NOT NULL",
+                                       slot_param, nullptr, qt);
+            !s)
+            co_return s.error;
+
+        if (auto s = co_await repl.connect(cfg_.conninfo, cfg_.connect_timeout, repl_params); !s)
+            co_return s.error;
+        pg_rows ident;
+        if (auto s = co_await repl.exec_simple("IDENTIFY_SYSTEM", &ident, qt); !s) co_return s.error;
+        std::string system_id(ident.get(0, 0).value_or(""));
+
+        pg_rows slot;
+        if (auto s = co_await sql.exec("SELECT confirmed_flush_lsn, plugin FROM pg_replication_slots "
+                                       "WHERE slot_name = $1",
+                                       slot_param, &slot, qt);
+            !s)
+            co_return s.error;
+        sql.close();
+        pg::lsn confirmed;
+        if (slot.rows() == 0) {
+            pg_rows created;
+            auto s = co_await repl.exec_simple(
+                "CREATE_REPLICATION_SLOT " + pg_connection::quote_identifier(cfg_.slot_name) + " LOGICAL wal2json",
+                &created, qt);
+            if (!s) co_return "creating slot: " + s.error;
+            auto at = pg::lsn::parse(created.get(0, 1).value_or(""));
+            if (!at) co_return "creating slot: no consistent point";
+            confirmed = *at;
+            log::info("replicator: created slot", {{"slot", cfg_.slot_name}, {"lsn", confirmed.to_string()}});
+        } else {
+            if (slot.get(0, 1).value_or("") != "wal2json")
+                co_return "slot " + cfg_.slot_name + " does not use wal2json";
+            auto at = pg::lsn::parse(slot.get(0, 0).value_or(""));
+            if (!at) co_return "slot " + cfg_.slot_name + " has no confirmed_flush_lsn";
+            confirmed = *at;
+        }
+
+        auto epoch = random_epoch();
+        auto [broke, meta] = co_await on_history([&](pg::replication_history& h) {
+            bool b = h.begin_slot(cfg_.slot_name, system_id, confirmed, epoch);
+            return std::pair{b, h.meta()};
+        });
+        if (broke) {
+            {
+                std::lock_guard lock(stats_mutex_);
+                ++stats_.sequence_breaks;
+            }
+            log::warn("replicator: new epoch, history restarts",
+                      {{"slot", cfg_.slot_name}, {"lsn", confirmed.to_string()}, {"epoch", meta.epoch}});
+            if (h_.on_sequence_break) h_.on_sequence_break();
+        }
+
+        std::string tables;
+        for (auto& t : cfg_.tables) tables += (tables.empty() ? "" : ",") + t;
+        std::string start = "START_REPLICATION SLOT " + pg_connection::quote_identifier(cfg_.slot_name) + " LOGICAL " +
+                            meta.recorded.to_string() +
+                            " (\"format-version\" '2', \"include-lsn\" '1', \"include-xids\" '1', "
+                            "\"include-types\" '1', \"include-timestamp\" '0', \"add-tables\" " +
+                            pg_connection::quote_literal(tables) + ")";
+        pg_rows started;
+        if (auto s = co_await repl.exec_simple(start, &started, qt); !s) co_return s.error;
+        if (!started.is_copy_both()) co_return "START_REPLICATION did not start a stream";
+
+        {
+            std::lock_guard lock(stats_mutex_);
+            ++stats_.sessions;
+            stats_.epoch = meta.epoch;
+            stats_.recorded = meta.recorded.to_string();
+        }
+        set_state("streaming");
+        log::info("replicator: streaming", {{"slot", cfg_.slot_name}, {"from", meta.recorded.to_string()}});
+        co_return co_await stream(repl, pg::replication_stream(meta.recorded, cfg_.stream, stream_now()));
+    }
+
+    // Carries out the stream's actions; a non-empty result ends the session.
+    net::awaitable<std::string> act(pg::replication_stream& s, pg_connection& repl,
+                                    std::vector<pg::transaction>& batch, std::vector<pg::logical_message>& msgs) {
+        for (auto& a : s.take_actions()) {
+            if (auto* d = std::get_if<pg::stream_action::deliver>(&a)) {
+                batch.push_back(std::move(d->t));
+            } else if (auto* m = std::get_if<pg::stream_action::message>(&a)) {
+                msgs.push_back(std::move(m->m));
+            } else if (auto* st = std::get_if<pg::stream_action::send_status>(&a)) {
+                st->status.client_time = pg::to_pg_time(std::chrono::system_clock::now());
+                auto bytes = pg::encode_status_update(st->status);
+                auto w = co_await repl.write_copy(std::string_view(bytes.data(), bytes.size()), steady::now() + 5s);
+                if (!w) co_return w.error;
+            } else {
+                co_return std::get<pg::stream_action::fail>(a).reason;
+            }
+        }
+        co_return std::string{};
+    }
+
+    net::awaitable<std::string> stream(pg_connection& repl, pg::replication_stream s) {
+        std::vector<pg::transaction> batch;
+        std::vector<pg::logical_message> msgs;
+        for (;;) {
+            if (stopping_) co_return "stopping";
+            std::size_t n = 0;
+            while (n < cfg_.max_batch) {
+                auto buf = repl.try_read_copy();
+                if (!buf) break;
+                ++n;
+                s.on_copy_data(buf->view(), stream_now());
+                if (auto r = co_await act(s, repl, batch, msgs); !r.empty()) co_return r;
+            }
+            if (!repl.status()) co_return repl.status().error;
+
+            if (!batch.empty() || !msgs.empty()) {
+                auto deliveries = co_await on_history([&](pg::replication_history& h) {
+                    auto out = h.record(batch, wall_ms());
+                    for (auto& m : msgs)
+                        if (m.prefix == "requestLsnUpdate")
+                            if (auto d = h.lsn_update(m.content, wall_ms())) out.push_back(std::move(*d));
+                    return out;
+                });
+                if (!batch.empty()) {
+                    auto end = batch.back().end_lsn;
+                    for (auto& t : batch)
+                        if (h_.on_transaction) h_.on_transaction(t);
+                    s.on_recorded(end, stream_now());
+                    std::lock_guard lock(stats_mutex_);
+                    stats_.transactions += batch.size();
+                    stats_.recorded = end.to_string();
+                    stats_.server_wal_end = s.server_wal_end().to_string();
+                    stats_.redelivered = s.stats().redelivered;
+                }
+                if (!deliveries.empty() && h_.on_deliveries) h_.on_deliveries(std::move(deliveries));
+                batch.clear();
+                msgs.clear();
+                if (auto r = co_await act(s, repl, batch, msgs); !r.empty()) co_return r;
+                continue;
+            }
+            if (n > 0) continue;
+
+            auto deadline = std::min(to_steady(s.next_deadline()), next_prune_);
+            auto w = co_await repl.wait_readable(deadline);
+            if (!w) co_return w.error;
+            if (w.timed_out) {
+                s.on_timer(stream_now());
+                if (auto r = co_await act(s, repl, batch, msgs); !r.empty()) co_return r;
+            }
+            if (steady::now() >= next_prune_) {
+                next_prune_ = steady::now() + cfg_.prune_interval;
+                auto dropped = co_await on_history(
+                    [&](pg::replication_history& h) { return h.prune(wall_ms(), cfg_.user_idle); });
+                if (!dropped.empty())
+                    log::info("replicator: dropped idle users", {{"count", std::to_string(dropped.size())}});
+            }
+        }
+    }
+
+    void set_state(std::string state, std::string error = {}) {
+        std::lock_guard lock(stats_mutex_);
+        stats_.state = std::move(state);
+        if (!error.empty()) stats_.last_error = std::move(error);
+    }
+
+    void finished() {
+        stopped_ = true;
+        set_state("stopped");
+        // The SQLite file closes on the blocking pool, never on an io thread.
+        net::post(blocking_, [self = shared_from_this()] {
+            std::lock_guard lock(self->history_mutex_);
+            self->history_.reset();
+        });
+        for (auto& f : std::exchange(on_stopped_, {})) net::post(strand_, std::move(f));
+    }
+
+    net::strand<net::any_io_executor> strand_;
+    net::any_io_executor blocking_;
+    replicator_config cfg_;
+    handlers h_;
+    net::cancellation_signal stop_signal_;
+    net::steady_timer backoff_timer_;
+    steady::time_point next_prune_ = steady::now() + std::chrono::seconds(5);
+    bool started_ = false;
+    bool stopping_ = false;
+    bool stopped_ = false;
+    bool migrated_ = false;
+    std::vector<std::function<void()>> on_stopped_;
+
+    mutable std::mutex stats_mutex_;
+    replicator_stats stats_;
+    std::mutex history_mutex_;
+    std::unique_ptr<pg::replication_history> history_; // touched on the blocking pool only
+};
+
+} // namespace
+
+std::shared_ptr<replicator> make_replicator(net::any_io_executor io, net::any_io_executor blocking,
+                                            replicator_config cfg, replicator::handlers h) {
+    return std::make_shared<replicator_impl>(std::move(io), std::move(blocking), std::move(cfg), std::move(h));
+}
+
+} // namespace tlsync::server

@@ -7,6 +7,7 @@
 #include "server/room_registry.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/message.hpp>
@@ -28,10 +29,9 @@ namespace http = beast::http;
 using http_request = http::request<http::string_body>;
 using http_response = http::response<http::string_body>;
 
-// The hook for the /admin/... API: a response, or nullopt for "no such
-// endpoint" (404). Called on the connection's strand for every request whose
-// path starts with /admin/; it must not block.
-using admin_handler = std::function<std::optional<http_response>(const http_request&)>;
+// The /admin/... API. Runs in the connection's coroutine for every request
+// whose path starts with /admin/; it may wait on rooms but must not block.
+using admin_handler = std::function<net::awaitable<http_response>(const http_request&)>;
 
 // Open connections, each with the cancellation signal bound to its
 // coroutine. Shutdown emits on every one; the signal is emitted on the

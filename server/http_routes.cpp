@@ -45,8 +45,10 @@ route_result route_connect(const http_request& req, std::string_view path, std::
         res.set(http::field::connection, "Upgrade");
         return res;
     }
+    const auto readonly = query_param(query, "readonly");
     return connect_target{*room_id, std::move(*session_id),
-                          query_param(query, "storeId").value_or(std::string{})};
+                          query_param(query, "storeId").value_or(std::string{}),
+                          readonly && (*readonly == "1" || *readonly == "true")};
 }
 
 } // namespace
@@ -112,14 +114,12 @@ http_response text_response(http::status status, std::string body, unsigned vers
     return res;
 }
 
-route_result route_request(const http_request& req, const admin_handler& admin) {
+route_result route_request(const http_request& req, bool admin_enabled) {
     const auto [path, query] = split_target(req.target());
     const bool keep_alive = req.keep_alive();
 
     if (path.starts_with(admin_prefix)) {
-        if (admin) {
-            if (auto res = admin(req)) return std::move(*res);
-        }
+        if (admin_enabled) return admin_call{};
         return text_response(http::status::not_found, "no such admin endpoint", req.version(),
                              keep_alive);
     }

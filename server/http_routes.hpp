@@ -4,7 +4,7 @@
 //   GET /healthz                                  200 "ok"
 //   GET /metrics                                  200 Prometheus text 0.0.4
 //   GET /connect/{roomId}?sessionId=..&storeId=.. websocket upgrade (426 without)
-//   /admin/...                                    the admin hook, else 404
+//   /admin/...                                    admin_call when an admin API is set, else 404
 // Every error response carries a short text body saying what is wrong.
 
 #include "server/connection_context.hpp"
@@ -22,13 +22,19 @@ struct connect_target {
     std::string room_id;
     std::string session_id;
     std::string store_id; // informational; tldraw sends one per client instance
+    // `readonly=1|true`: the session may not change documents (RP9). Until
+    // tokens exist a client can only restrict itself with it, never gain.
+    bool readonly = false;
 };
 
-using route_result = std::variant<http_response, connect_target>;
+// A request for the /admin/... API, which answers asynchronously.
+struct admin_call {};
+
+using route_result = std::variant<http_response, connect_target, admin_call>;
 
 // What to do with `req`: a response, or the session to open once the
 // websocket handshake is accepted.
-[[nodiscard]] route_result route_request(const http_request& req, const admin_handler& admin);
+[[nodiscard]] route_result route_request(const http_request& req, bool admin_enabled);
 
 // Requests whose body may be large (admin uploads); the rest are capped at
 // small_body_limit before the body is read.

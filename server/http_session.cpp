@@ -117,7 +117,8 @@ net::awaitable<void> serve_http(Stream& stream, beast::flat_buffer& buffer,
             co_return;
         }
 
-        auto routed = route_request(req, ctx->admin);
+        auto routed = route_request(req, static_cast<bool>(ctx->admin));
+        if (std::holds_alternative<admin_call>(routed)) routed = co_await ctx->admin(req);
         if (auto* target = std::get_if<connect_target>(&routed)) {
             // The websocket's own timeouts take over from here.
             beast::get_lowest_layer(stream).expires_never();

@@ -4,6 +4,7 @@
 #include "server/log.hpp"
 #include "server/server.hpp"
 
+#include <csignal>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -27,6 +28,9 @@ int main(int argc, char** argv) {
         if (!parsed.output.empty() && parsed.output.back() != '\n') std::cout << "\n";
         return 0;
     }
+    // A closed stderr pipe or a peer that vanished mid-write must be an
+    // error value, not a signal that kills every session.
+    std::signal(SIGPIPE, SIG_IGN);
     log::configure(parsed.cfg->log, parsed.cfg->log_json);
     for (const auto& w : parsed.warnings) log::warn(w);
     try {

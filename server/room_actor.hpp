@@ -35,6 +35,10 @@ public:
     // room rejects the session with `reason` (a proto::close_reason), if the
     // socket is still the session's current one.
     virtual void reject(core::socket_ref socket, std::string reason) = 0;
+    // Runs `f` on the room's strand once it is loaded, with the room, or with
+    // nullptr when the room failed to load or has unloaded. Actions `f`
+    // causes (broadcasts, closes) are carried out afterwards.
+    virtual void visit(std::function<void(core::room*)> f) = 0;
 };
 
 } // namespace tlsync::server

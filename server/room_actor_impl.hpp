@@ -52,8 +52,7 @@ public:
     void start();
     // Shutdown: close every session with `code`, flush, then `done` (on the strand).
     void stop(std::uint16_t code, std::function<void()> done);
-    // Runs `f` with the room on the strand (nullptr if it is not loaded).
-    void visit(std::function<void(core::room*)> f);
+    void visit(std::function<void(core::room*)> f) override;
 
 private:
     enum class phase { loading, running, unloading, stopped, failed };

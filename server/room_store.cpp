@@ -25,6 +25,11 @@ void room_store::prepare_data_dir(const config& cfg) {
     fs::remove(probe, ec);
 }
 
+bool room_store::exists(const config& cfg, const std::string& room_id) {
+    std::error_code ec;
+    return fs::exists(fs::path(cfg.data_dir) / "rooms" / (room_id + ".sqlite"), ec);
+}
+
 room_store::room_store(const config& cfg, const std::string& room_id)
     : path_(fs::path(cfg.data_dir) / "rooms" / (room_id + ".sqlite")) {
     core::sqlite_options opts;

@@ -25,6 +25,9 @@ public:
 
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
 
+    // Whether a room has ever been stored (its file exists).
+    [[nodiscard]] static bool exists(const config& cfg, const std::string& room_id);
+
     // Creates <data-dir>/rooms; throws std::runtime_error naming the
     // directory when it cannot be created or written.
     static void prepare_data_dir(const config& cfg);

@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include "server/admin.hpp"
+
 #include "core/tldraw_schema.hpp"
 #include "server/listener.hpp"
 #include "server/log.hpp"
@@ -103,6 +105,7 @@ std::string server::open() {
         return std::string("--data-dir: ") + e.what();
     }
     m.ctx->rooms = m.rooms;
+    if (!m.cfg.admin_token.empty() && !m.ctx->admin) m.ctx->admin = make_admin_handler(m.rooms, m.ctx->cfg);
 
     m.accept = std::make_shared<listener>(m.io, m.ctx);
     std::string step;

@@ -191,7 +191,7 @@ public:
         log::info("websocket connected", {{"room", target_.room_id}, {"session", target_.session_id},
                                           {"socket", socket_id_}, {"peer", peer_},
                                           {"tls", is_tls ? "yes" : "no"}});
-        actor_->join(ref_, /*is_readonly*/ false, this->weak_from_this());
+        actor_->join(ref_, target_.readonly, this->weak_from_this());
 
         // Shutdown cancelled us during the handshake (before the room knew of
         // this socket, so the room's 1012 missed it): close the same way.

@@ -61,46 +61,46 @@ BOOST_AUTO_TEST_CASE(query_params_take_the_first_value_decoded) {
 }
 
 BOOST_AUTO_TEST_CASE(healthz_and_metrics) {
-    auto res = response_of(route_request(get("/healthz"), {}));
+    auto res = response_of(route_request(get("/healthz"), false));
     BOOST_TEST(res.result_int() == 200);
     BOOST_TEST(res.body() == "ok\n");
-    res = response_of(route_request(get("/metrics"), {}));
+    res = response_of(route_request(get("/metrics"), false));
     BOOST_TEST(res.result_int() == 200);
     BOOST_TEST(std::string(res[http::field::content_type]).find("version=0.0.4") != std::string::npos);
     BOOST_TEST(res.body().find("tlsync_connections_open") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(errors_have_statuses_and_text) {
-    auto res = response_of(route_request(get("/nope"), {}));
+    auto res = response_of(route_request(get("/nope"), false));
     BOOST_TEST(res.result_int() == 404);
     BOOST_TEST(!res.body().empty());
 
     auto post = get("/healthz");
     post.method(http::verb::post);
-    res = response_of(route_request(post, {}));
+    res = response_of(route_request(post, false));
     BOOST_TEST(res.result_int() == 405);
     BOOST_TEST(res[http::field::allow] == "GET");
 
-    res = response_of(route_request(get("/connect/room1?sessionId=s1"), {}));
+    res = response_of(route_request(get("/connect/room1?sessionId=s1"), false));
     BOOST_TEST(res.result_int() == 426);
 
-    res = response_of(route_request(get("/connect/bad.room?sessionId=s1", true), {}));
+    res = response_of(route_request(get("/connect/bad.room?sessionId=s1", true), false));
     BOOST_TEST(res.result_int() == 400);
     BOOST_TEST(res.body().find("room id") != std::string::npos);
-    res = response_of(route_request(get("/connect/?sessionId=s1", true), {}));
+    res = response_of(route_request(get("/connect/?sessionId=s1", true), false));
     BOOST_TEST(res.result_int() == 400);
-    res = response_of(route_request(get("/connect/a/b?sessionId=s1", true), {}));
+    res = response_of(route_request(get("/connect/a/b?sessionId=s1", true), false));
     BOOST_TEST(res.result_int() == 400);
 
-    res = response_of(route_request(get("/connect/room1?storeId=x", true), {}));
+    res = response_of(route_request(get("/connect/room1?storeId=x", true), false));
     BOOST_TEST(res.result_int() == 400);
     BOOST_TEST(res.body().find("sessionId") != std::string::npos);
-    res = response_of(route_request(get("/connect/room1?sessionId=&storeId=x", true), {}));
+    res = response_of(route_request(get("/connect/room1?sessionId=&storeId=x", true), false));
     BOOST_TEST(res.result_int() == 400);
 }
 
 BOOST_AUTO_TEST_CASE(connect_upgrade_yields_the_target) {
-    auto r = route_request(get("/connect/my-room_1?sessionId=tab%201&storeId=st", true), {});
+    auto r = route_request(get("/connect/my-room_1?sessionId=tab%201&storeId=st", true), false);
     BOOST_REQUIRE(std::holds_alternative<connect_target>(r));
     const auto& t = std::get<connect_target>(r);
     BOOST_TEST(t.room_id == "my-room_1");
@@ -108,14 +108,18 @@ BOOST_AUTO_TEST_CASE(connect_upgrade_yields_the_target) {
     BOOST_TEST(t.store_id == "st");
 }
 
+BOOST_AUTO_TEST_CASE(connect_readonly_param) {
+    auto r = route_request(get("/connect/r?sessionId=s&readonly=1", true), false);
+    BOOST_REQUIRE(std::holds_alternative<connect_target>(r));
+    BOOST_TEST(std::get<connect_target>(r).readonly);
+    r = route_request(get("/connect/r?sessionId=s&readonly=no", true), false);
+    BOOST_TEST(!std::get<connect_target>(r).readonly);
+}
+
 BOOST_AUTO_TEST_CASE(admin_hook) {
-    BOOST_TEST(response_of(route_request(get("/admin/rooms"), {})).result_int() == 404);
-    admin_handler admin = [](const http_request& req) -> std::optional<http_response> {
-        if (req.target() != "/admin/rooms") return std::nullopt;
-        return text_response(http::status::ok, "[]", req.version(), true);
-    };
-    BOOST_TEST(response_of(route_request(get("/admin/rooms"), admin)).body() == "[]\n");
-    BOOST_TEST(response_of(route_request(get("/admin/other"), admin)).result_int() == 404);
+    BOOST_TEST(response_of(route_request(get("/admin/rooms"), false)).result_int() == 404);
+    BOOST_TEST(std::holds_alternative<admin_call>(route_request(get("/admin/rooms"), true)));
+    BOOST_TEST(std::holds_alternative<admin_call>(route_request(get("/admin/other"), true)));
     BOOST_TEST(allows_large_body("/admin/rooms/x/snapshot"));
     BOOST_TEST(!allows_large_body("/connect/x"));
 }

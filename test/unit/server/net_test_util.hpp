@@ -86,6 +86,7 @@ public:
         record("reject:" + reason);
         if (auto sink = sink_of(s.socket_id)) sink->close(4099, reason);
     }
+    void visit(std::function<void(core::room*)> f) override { f(nullptr); }
 
     bool has(const std::string& e) {
         std::lock_guard l(m_);

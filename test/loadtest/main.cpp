@@ -127,9 +127,11 @@ int run(options& opt) {
             samples.self_window_end = read_proc(0);
             if (opt.server_pid) samples.server_window_end = read_proc(opt.server_pid);
         }
-        if (!opt.quiet && clock_type::now() >= next_progress) {
-            progress(plan, eng, tty, gen_cpu0);
-            next_progress += tick;
+        if (clock_type::now() >= next_progress) {
+            if (!opt.quiet) progress(plan, eng, tty, gen_cpu0);
+            // Never a wake-up time in the past: this loop must sleep, not spin.
+            while (next_progress <= clock_type::now())
+                next_progress += tick;
         }
     }
     if (!window_ended) { // everyone gave up early (e.g. the server went away)

@@ -77,14 +77,23 @@ net::awaitable<void> serve_http(Stream& stream, beast::flat_buffer& buffer,
         // Built afresh per request: a parser reads exactly one message.
         http::request_parser<http::string_body> parser;
         parser.header_limit(header_limit);
-        parser.body_limit(small_body_limit);
+        // Beast checks Content-Length against the limit while parsing the
+        // header, before we know the target: start at the large limit and
+        // narrow it once the header says this is not an admin request.
+        parser.body_limit(cfg.max_http_body_bytes);
         // One deadline covers a request's header and body; on a kept-alive
         // connection it is also how long an idle client may wait.
         beast::get_lowest_layer(stream).expires_after(cfg.handshake_timeout);
         auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
         if (!ec && !parser.is_done()) {
-            if (allows_large_body(parser.get().target())) parser.body_limit(cfg.max_http_body_bytes);
-            std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
+            if (!allows_large_body(parser.get().target())) {
+                const auto length = parser.content_length();
+                if (length && *length > small_body_limit)
+                    ec = http::error::body_limit;
+                else
+                    parser.body_limit(small_body_limit);
+            }
+            if (!ec) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, use_tuple);
         }
         if (ec == http::error::end_of_stream) {
             co_await shut_down(stream, cfg);

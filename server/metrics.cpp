@@ -138,6 +138,8 @@ std::string metrics::render() const {
              static_cast<double>(rejections[i].value()));
     hist(out, "tlsync_push_handling_seconds", "Time to handle one push on the room's strand.", push_seconds);
     hist(out, "tlsync_storage_flush_seconds", "Time of one write-behind flush to SQLite.", flush_seconds);
+    hist(out, "tlsync_storage_flush_strand_seconds",
+         "Time a flush holds the room's strand (copying what changed).", flush_strand_seconds);
     g("tlsync_outbound_queue_bytes", "Bytes queued for sending across all connections.", outbound_queue_bytes);
     c("tlsync_http_requests_total", "HTTP requests served.", http_requests);
     c("tlsync_storage_flush_failures_total", "Failed storage flushes (retried).", flushes_failed);

@@ -77,7 +77,8 @@ struct metrics {
     std::array<counter, n_types> bytes_out{};
     std::array<counter, n_reasons> rejections{};
     histogram push_seconds;  // handling one push on the room's strand
-    histogram flush_seconds; // one write-behind flush to SQLite
+    histogram flush_seconds; // one write-behind flush to SQLite (blocking pool)
+    histogram flush_strand_seconds; // the part of a flush on the room's strand (delta copy)
     gauge outbound_queue_bytes;
     counter http_requests;
     counter flushes_failed;

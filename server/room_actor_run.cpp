@@ -122,7 +122,10 @@ void room_actor_impl::start_flush() {
     flush_in_flight_ = true;
     // Only the copy of what changed happens on the strand; encoding and the
     // SQLite transaction happen on the blocking pool.
+    const auto t_strand = clock::now();
     auto delta = std::make_shared<core::room_delta>(memory_->delta_since(flushed_clock_));
+    global_metrics().flush_strand_seconds.observe(
+        std::chrono::duration<double>(clock::now() - t_strand).count());
     net::post(blocking_, [self = self(), delta] {
         const auto t0 = clock::now();
         std::optional<std::string> error;

@@ -12,30 +12,14 @@ namespace tlsync::server::detail {
 
 using clock = std::chrono::steady_clock;
 
-namespace {
-
-msg_type type_of(core::outbound_kind k) {
-    switch (k) {
-    case core::outbound_kind::connect: return msg_type::connect;
-    case core::outbound_kind::data: return msg_type::data;
-    case core::outbound_kind::pong: return msg_type::pong;
-    case core::outbound_kind::custom: return msg_type::custom;
-    case core::outbound_kind::incompatibility_error: return msg_type::incompatibility_error;
-    }
-    return msg_type::other;
-}
-
-} // namespace
 
 void room_actor_impl::process() {
     for (auto& action : room_->take_actions()) {
         if (auto* send = std::get_if<core::send_action>(&action)) {
             auto it = sinks_.find(send->to.socket_id);
             if (it == sinks_.end()) continue;
-            if (auto sink = it->second.lock()) {
-                global_metrics().count_out(type_of(send->message.kind), send->message.size());
-                sink->deliver(std::move(send->message));
-            }
+            // The connection counts what it writes (messages_out/bytes_out).
+            if (auto sink = it->second.lock()) sink->deliver(std::move(send->message));
         } else if (auto* close = std::get_if<core::close_action>(&action)) {
             auto it = sinks_.find(close->to.socket_id);
             if (it == sinks_.end()) continue;

@@ -27,11 +27,12 @@ constexpr std::uint64_t day = 24 * hour;
 
 // `count` and `size` share std::size_t members but differ in what they accept
 // (sizes take units), so the kind cannot be derived from the member type.
-enum class kind { text, port, count, size, duration, boolean, level };
+enum class kind { text, list, port, count, size, duration, boolean, level };
 
 using member =
     std::variant<std::string config::*, std::uint16_t config::*, int config::*,
-                 std::size_t config::*, ms config::*, bool config::*, log_level config::*>;
+                 std::size_t config::*, ms config::*, bool config::*, log_level config::*,
+                 std::vector<std::string> config::*>;
 
 struct option {
     std::string_view name;  // the flag without "--", also the config-file key
@@ -94,6 +95,18 @@ const option options[] = {
      "graceful shutdown deadline on SIGTERM/SIGINT (flush, close sessions)", 1, day},
     {"room-unload-delay", "Timing", "DURATION", kind::duration, &config::room_unload_delay,
      "keep an empty room loaded this long; 0: unload at once", 0, day},
+    {"schema", "Schemas", "FILE", kind::list, &config::schema_files,
+     "JSON schema file extending the tldraw schema; repeat for more (env: paths joined by ':')"},
+    {"postgres", "Replicator", "CONNINFO", kind::text, &config::postgres,
+     "PostgreSQL (wal_level=logical, wal2json) for app data and the replicator; empty: off", 0, 0, true},
+    {"replicator-slot", "Replicator", "NAME", kind::text, &config::replicator_slot,
+     "logical replication slot of this node: 1-63 of a-z, 0-9, _"},
+    {"app-users-insecure", "Replicator", "[BOOL]", kind::boolean, &config::app_users_insecure,
+     "INSECURE: accept /app/{userId}/connect for any user id, with no authentication"},
+    {"replicator-history-rows", "Replicator", "N", kind::count, &config::replicator_history_rows,
+     "row changes kept so reconnecting users get what they missed", 1, 100'000'000},
+    {"replicator-history-age", "Replicator", "DURATION", kind::duration, &config::replicator_history_age,
+     "drop kept changes older than this", 1000, 365 * day},
     {"log", "Logging", "LEVEL", kind::level, &config::log,
      "trace, debug, info, warn or error"},
     {"log-json", "Logging", "[BOOL]", kind::boolean, &config::log_json,
@@ -104,7 +117,8 @@ const option options[] = {
 // Indexed by log_level.
 constexpr std::string_view level_names[] = {"trace", "debug", "info", "warn", "error"};
 
-constexpr std::string_view groups[] = {"Network", "Storage", "Limits", "Timing", "Logging"};
+constexpr std::string_view groups[] = {"Network", "Storage", "Limits", "Timing",
+                                       "Schemas", "Replicator", "Logging"};
 
 const option* find_option(std::string_view name) {
     for (const auto& o : options)
@@ -194,6 +208,7 @@ std::string expected(const option& o) {
         return "a duration " + range(format_duration) + " (e.g. 500ms, 2s, 1m, milliseconds)";
     if (o.type == kind::boolean) return "true or false";
     if (o.type == kind::level) return "trace, debug, info, warn or error";
+    if (o.type == kind::list) return "a non-empty path";
     return "a non-empty value";
 }
 
@@ -212,6 +227,9 @@ bool assign(const option& o, config& cfg, std::string_view value) {
             if constexpr (std::is_same_v<T, std::string>) {
                 if (value.empty() && !o.allow_empty) return false;
                 cfg.*m = std::string(value);
+            } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+                if (value.empty()) return false;
+                (cfg.*m).emplace_back(value);
             } else if constexpr (std::is_same_v<T, bool>) {
                 const auto b = parse_bool(value);
                 if (!b) return false;
@@ -238,6 +256,10 @@ bool assign(const option& o, config& cfg, std::string_view value) {
             return true;
         },
         o.field);
+}
+
+void clear_list(const option& o, config& cfg) {
+    if (auto* m = std::get_if<std::vector<std::string> config::*>(&o.field)) (cfg.*(*m)).clear();
 }
 
 std::string quoted(std::string_view v) {
@@ -382,14 +404,41 @@ config_result parse_config(const std::vector<std::string>& args,
         }
         // Empty counts as unset: EnvironmentFile templates often leave `KEY=` lines.
         if (value.empty()) continue;
-        if (auto err = apply(*o, cfg, value, key + " (--" + std::string(o->name) + ")");
-            !err.empty())
-            return fail(std::move(err));
+        const std::string where = key + " (--" + std::string(o->name) + ")";
+        if (o->type == kind::list) {
+            // A list from a later source replaces the earlier one; PATH-style.
+            clear_list(*o, cfg);
+            std::string_view rest = value;
+            while (!rest.empty()) {
+                const auto colon = rest.find(':');
+                const auto item = rest.substr(0, colon);
+                rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+                if (item.empty()) continue;
+                if (auto err = apply(*o, cfg, item, where); !err.empty()) return fail(std::move(err));
+            }
+            continue;
+        }
+        if (auto err = apply(*o, cfg, value, where); !err.empty()) return fail(std::move(err));
     }
+    std::vector<const option*> lists_from_flags;
     for (const auto& f : flags) {
+        if (f.opt->type == kind::list && std::ranges::find(lists_from_flags, f.opt) == lists_from_flags.end()) {
+            lists_from_flags.push_back(f.opt);
+            clear_list(*f.opt, cfg);
+        }
         if (auto err = apply(*f.opt, cfg, f.value, "--" + std::string(f.opt->name)); !err.empty())
             return fail(std::move(err));
     }
+
+    const auto slot_ok = !cfg.replicator_slot.empty() && cfg.replicator_slot.size() <= 63 &&
+                         std::ranges::all_of(cfg.replicator_slot, [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                         });
+    if (!slot_ok)
+        return fail("--replicator-slot: expected 1-63 characters of a-z, 0-9 and _, got " +
+                    quoted(cfg.replicator_slot));
+    if (cfg.app_users_insecure && cfg.postgres.empty())
+        return fail("--app-users-insecure: user sockets need --postgres");
 
     if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
         return fail(std::string("--tls-cert and --tls-key must be given together (only ") +
@@ -407,6 +456,8 @@ std::string help_text() {
                 const T& v = defaults.*m;
                 if constexpr (std::is_same_v<T, std::string>)
                     return v.empty() ? "none" : v;
+                else if constexpr (std::is_same_v<T, std::vector<std::string>>)
+                    return "none";
                 else if constexpr (std::is_same_v<T, bool>)
                     return v ? "true" : "false";
                 else if constexpr (std::is_same_v<T, log_level>)

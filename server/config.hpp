@@ -48,6 +48,16 @@ struct config {
     std::chrono::milliseconds shutdown_timeout{10000};       // graceful shutdown deadline
     std::chrono::milliseconds room_unload_delay{5000};       // empty room kept loaded this long
 
+    // schemas: JSON schema files extending the built-in tldraw schema (--schema, repeatable)
+    std::vector<std::string> schema_files;
+
+    // Postgres replicator and user sockets (off unless --postgres is set)
+    std::string postgres;                           // libpq conninfo or postgresql:// URI
+    std::string replicator_slot = "tlsync_replicator"; // logical replication slot name
+    bool app_users_insecure = false;                // /app/{userId}/connect trusts the URL's user id
+    std::size_t replicator_history_rows = 20000;    // changes kept for users that reconnect
+    std::chrono::milliseconds replicator_history_age{24 * 3600 * 1000};
+
     // logging
     log_level log = log_level::info;
     bool log_json = false;

@@ -42,6 +42,12 @@ const std::vector<std::string> all_flags = {"host",
                                             "idle-timeout",
                                             "shutdown-timeout",
                                             "room-unload-delay",
+                                            "schema",
+                                            "postgres",
+                                            "replicator-slot",
+                                            "app-users-insecure",
+                                            "replicator-history-rows",
+                                            "replicator-history-age",
                                             "log",
                                             "log-json"};
 
@@ -115,6 +121,13 @@ const std::vector<sample> samples = {
     {"idle-timeout", "2m", [](const config& c) { return c.idle_timeout == 2min; }},
     {"shutdown-timeout", "1h", [](const config& c) { return c.shutdown_timeout == 1h; }},
     {"room-unload-delay", "0ms", [](const config& c) { return c.room_unload_delay == 0ms; }},
+    {"schema", "/etc/tlsync/shapes.json",
+     [](const config& c) { return c.schema_files == std::vector<std::string>{"/etc/tlsync/shapes.json"}; }},
+    {"postgres", "postgresql://u@localhost/app", [](const config& c) { return c.postgres == "postgresql://u@localhost/app"; }},
+    {"replicator-slot", "node_2", [](const config& c) { return c.replicator_slot == "node_2"; }},
+    {"app-users-insecure", "true", [](const config& c) { return c.app_users_insecure; }},
+    {"replicator-history-rows", "500", [](const config& c) { return c.replicator_history_rows == 500u; }},
+    {"replicator-history-age", "1h", [](const config& c) { return c.replicator_history_age == 1h; }},
     {"log", "debug", [](const config& c) { return c.log == log_level::debug; }},
     {"log-json", "yes", [](const config& c) { return c.log_json; }},
 };
@@ -123,6 +136,7 @@ const std::vector<sample> samples = {
 args_t with_tls_partner(const std::string& flag, args_t args) {
     if (flag == "tls-cert") args.insert(args.end(), {"--tls-key", "/k.pem"});
     if (flag == "tls-key") args.insert(args.end(), {"--tls-cert", "/c.pem"});
+    if (flag == "app-users-insecure") args.insert(args.end(), {"--postgres", "dbname=app"});
     return args;
 }
 
@@ -163,6 +177,7 @@ BOOST_AUTO_TEST_CASE(every_flag_from_environment) {
             auto env = args_t{env_name(s.flag) + "=" + s.value, "PATH=/usr/bin"};
             if (s.flag == "tls-cert") env.push_back("TLSYNC_TLS_KEY=/k.pem");
             if (s.flag == "tls-key") env.push_back("TLSYNC_TLS_CERT=/c.pem");
+            if (s.flag == "app-users-insecure") env.push_back("TLSYNC_POSTGRES=dbname=app");
             BOOST_TEST(s.check(parse_ok({}, env)));
         }
     }
@@ -174,6 +189,7 @@ BOOST_AUTO_TEST_CASE(every_flag_from_config_file) {
             std::string text = s.flag + " = " + s.value + "\n";
             if (s.flag == "tls-cert") text += "tls-key = /k.pem\n";
             if (s.flag == "tls-key") text += "tls-cert = /c.pem\n";
+            if (s.flag == "app-users-insecure") text += "postgres = dbname=app\n";
             temp_file f(text);
             BOOST_TEST(s.check(parse_ok({"--config", f.path})));
         }
@@ -299,6 +315,30 @@ BOOST_AUTO_TEST_CASE(precedence_defaults_file_env_flags) {
     BOOST_TEST(parse_ok({"--port", "1", "--port=2"}).port == 2);
 }
 
+BOOST_AUTO_TEST_CASE(schema_files_repeat_and_later_sources_replace_the_list) {
+    using list = std::vector<std::string>;
+    BOOST_TEST(parse_ok({"--schema", "a.json", "--schema=b.json"}).schema_files == (list{"a.json", "b.json"}));
+    BOOST_TEST(parse_ok({}, {"TLSYNC_SCHEMA=a.json::/x/b.json"}).schema_files == (list{"a.json", "/x/b.json"}));
+    temp_file f("schema = f1.json\nschema = 'f 2.json'\n");
+    BOOST_TEST(parse_ok({"--config", f.path}).schema_files == (list{"f1.json", "f 2.json"}));
+    // env replaces the file's list; flags replace both
+    BOOST_TEST(parse_ok({"--config", f.path}, {"TLSYNC_SCHEMA=e.json"}).schema_files == (list{"e.json"}));
+    BOOST_TEST(parse_ok({"--config", f.path, "--schema", "c.json"}, {"TLSYNC_SCHEMA=e.json"}).schema_files ==
+               (list{"c.json"}));
+    BOOST_TEST(parse_error({"--schema="}) == "--schema: expected a non-empty path, got ''");
+}
+
+BOOST_AUTO_TEST_CASE(replicator_settings_are_checked) {
+    BOOST_TEST(parse_ok({}).postgres == "");
+    BOOST_TEST(parse_ok({}).replicator_slot == "tlsync_replicator");
+    BOOST_TEST(parse_error({"--replicator-slot", "Bad-Slot"}) ==
+               "--replicator-slot: expected 1-63 characters of a-z, 0-9 and _, got 'Bad-Slot'");
+    BOOST_TEST(contains(parse_error({"--replicator-slot", std::string(64, 'a')}), "--replicator-slot"));
+    BOOST_TEST(parse_error({"--app-users-insecure"}) == "--app-users-insecure: user sockets need --postgres");
+    BOOST_TEST(parse_error({"--replicator-history-rows", "0"}) ==
+               "--replicator-history-rows: expected an integer 1-100000000, got '0'");
+}
+
 BOOST_AUTO_TEST_CASE(config_flag_beats_tlsync_config) {
     temp_file by_env("port = 1\n"), by_flag("port = 2\n");
     BOOST_TEST(parse_ok({"--config=" + by_flag.path}, {"TLSYNC_CONFIG=" + by_env.path}).port == 2);
@@ -373,7 +413,7 @@ BOOST_AUTO_TEST_CASE(help_lists_every_flag_env_var_and_group) {
         BOOST_TEST(contains(h, env_name(f)), f);
     }
     for (auto s : {"--config FILE", "TLSYNC_CONFIG", "--help", "--version",
-                   "Network:", "Storage:", "Limits:", "Timing:", "Logging:", "default 5858",
+                   "Network:", "Storage:", "Limits:", "Timing:", "Schemas:", "Replicator:", "Logging:", "default 5858",
                    "default 64MiB", "default 20s", "default 127.0.0.1", "tlsyncd --data-dir ./data",
                    "tlsyncd --config /etc/tlsync/tlsyncd.conf"})
         BOOST_TEST(contains(h, s), s);

@@ -2,7 +2,7 @@
 
 #include "server/admin.hpp"
 
-#include "core/tldraw_schema.hpp"
+#include "server/schema_loading.hpp"
 #include "server/listener.hpp"
 #include "server/log.hpp"
 #include "server/tls.hpp"
@@ -97,10 +97,12 @@ std::string server::open() {
         return "--host: cannot resolve '" + m.cfg.host + "': " + (ec ? ec.message() : "no address");
     const tcp::endpoint endpoint = *results.begin();
 
+    auto loaded = load_server_schema(m.cfg);
+    if (!loaded.schema) return loaded.error;
     try {
         m.rooms = m.factory ? m.factory(m.io.get_executor(), m.blocking.get_executor(), m.cfg)
                             : make_room_service(m.io.get_executor(), m.blocking.get_executor(),
-                                                m.cfg, core::make_tldraw_schema());
+                                                m.cfg, std::move(loaded.schema));
     } catch (const std::exception& e) {
         return std::string("--data-dir: ") + e.what();
     }

@@ -49,8 +49,11 @@ class differ {
     explicit differ(bool legacy_append_mode) : legacy_append_mode_(legacy_append_mode) {}
 
     // `top_level` selects D3 (only props/meta nest) over D4 (objects nest).
+    // `guide`, when given, is the diff a client asked for: where it puts a
+    // value that did change, the result puts it too, and where it patches an
+    // object the recursion follows its sub-diff (see diff_record_guided).
     std::optional<object_diff> diff_object(const json::object& prev, const json::object& next,
-                                           bool top_level) const {
+                                           bool top_level, const object_diff* guide = nullptr) const {
         if (&prev == &next) return std::nullopt;
         std::optional<object_diff> result;
         auto add = [&](std::string_view key, json::value op) {
@@ -64,11 +67,15 @@ class differ {
                 continue;
             }
             std::optional<json::value> op;
-            if (!top_level || key == "props" || key == "meta" ||
-                same_sequence_kind(prev_value, *next_value))
+            if (const auto* asked = guide ? guide->if_contains(key) : nullptr;
+                asked && guided_op(*asked, prev_value, *next_value, op)) {
+                // decided by the request
+            } else if (!top_level || key == "props" || key == "meta" ||
+                       same_sequence_kind(prev_value, *next_value)) {
                 op = diff_value(prev_value, *next_value);
-            else if (!deep_equal(prev_value, *next_value))
+            } else if (!deep_equal(prev_value, *next_value)) {
                 op = put_op(*next_value);
+            }
             if (op) add(key, std::move(*op));
         }
         for (const auto& [key, next_value] : next)
@@ -77,6 +84,27 @@ class differ {
     }
 
   private:
+    // Follows the client's op for one key when its form can express the
+    // change: a put of a changed value stays a put; a patch of an object
+    // recurses with the client's sub-diff as the guide. Returns false to
+    // fall back to the D rules (anything else, malformed ops included).
+    bool guided_op(const json::value& asked, const json::value& prev, const json::value& next,
+                   std::optional<json::value>& op) const {
+        const auto* a = asked.if_array();
+        if (!a || a->size() != 2 || !(*a)[0].is_string()) return false;
+        const auto& kind = (*a)[0].get_string();
+        if (kind == "put") {
+            if (!deep_equal(prev, next)) op = put_op(next);
+            return true;
+        }
+        if (kind == "patch" && (*a)[1].is_object() && prev.is_object() && next.is_object()) {
+            auto diff = diff_object(prev.get_object(), next.get_object(), false, &(*a)[1].get_object());
+            if (diff) op = patch_op(std::move(*diff));
+            return true;
+        }
+        return false;
+    }
+
     static bool same_sequence_kind(const json::value& a, const json::value& b) noexcept {
         return (a.is_array() && b.is_array()) || (a.is_string() && b.is_string());
     }
@@ -156,6 +184,12 @@ class differ {
 std::optional<proto::object_diff> diff_record(const json::object& prev, const json::object& next,
                                               bool legacy_append_mode) {
     return differ(legacy_append_mode).diff_object(prev, next, true);
+}
+
+std::optional<proto::object_diff> diff_record_guided(const json::object& prev, const json::object& next,
+                                                     const proto::object_diff& requested,
+                                                     bool legacy_append_mode) {
+    return differ(legacy_append_mode).diff_object(prev, next, true, &requested);
 }
 
 std::optional<proto::network_diff> get_network_diff(records_diff diff, bool legacy_append_mode) {

@@ -25,6 +25,20 @@ namespace tlsync::core {
 [[nodiscard]] std::optional<proto::object_diff>
 diff_record(const json::object& prev, const json::object& next, bool legacy_append_mode = false);
 
+// The diff prev -> next shaped like a client's request where the request
+// can express it: a key the client `put` and that changed
+// is put, an object the client patched is recursed into with the client's
+// sub-diff; everything else follows D1-D7. Without this a client whose
+// diffRecord puts nested objects inside props (the released @tldraw/sync-core
+// 5.4.2 does, e.g. for `props.richText`) would get `rebaseWithDiff` instead of
+// `commit` for every such edit (RP7), because D4 patches them recursively.
+// The push path uses it only when it reproduces the request exactly;
+// otherwise the D-rule diff is what is broadcast and rebased (RP5).
+[[nodiscard]] std::optional<proto::object_diff> diff_record_guided(const json::object& prev,
+                                                                   const json::object& next,
+                                                                   const proto::object_diff& requested,
+                                                                   bool legacy_append_mode = false);
+
 // AD1-AD8. nullopt when no op had an effect (JavaScript returns the same
 // reference then); otherwise the patched copy. Inputs are never modified.
 //

@@ -213,6 +213,13 @@ void room::run_push(room_session& s, storage_txn& txn, const proto::push_request
         }
         auto effective = diff_record(existing, next, legacy);
         if (!effective) return;
+        // A client whose diffRecord puts nested objects (@tldraw/sync-core
+        // 5.4.2) asked for exactly this change in another form: answer in its
+        // form so the push commits (RP7) instead of rebasing every label edit.
+        if (!migrates && *effective != diff) {
+            if (auto shaped = diff_record_guided(existing, next, diff, legacy); shaped && *shaped == diff)
+                effective = std::move(shaped);
+        }
         validate(next);
         if (!lane.keep_forward) {
             store.set(id, std::move(next));

@@ -269,4 +269,28 @@ BOOST_AUTO_TEST_CASE(ND1_D5_legacy_mode_reaches_updates) {
                 proto::record_op::patch(obj(R"({"text":["append"," world",5]})"))));
 }
 
+// diff_record_guided: the request's form where it can express the change.
+BOOST_AUTO_TEST_CASE(guided_diff_follows_puts_and_patches_of_the_request) {
+    auto next = geo_shape;
+    auto& props = next["props"].as_object();
+    props["richText"] = json::parse(R"({"type":"doc","content":[{"type":"paragraph","content":[{"type":"text","text":"Bye"}]}]})");
+    props["w"] = 120;
+    // D4: richText is patched deep down
+    const auto plain = core::diff_record(geo_shape, next);
+    BOOST_TEST_REQUIRE(plain.has_value());
+    BOOST_TEST(plain->at("props").as_array().at(1).as_object().at("richText").as_array().at(0) == "patch");
+    // a 5.4.2-style request puts it: the guided diff puts it too
+    const auto put_request = obj(R"({"props":["patch",{"w":["put",120],"richText":["put",
+        {"type":"doc","content":[{"type":"paragraph","content":[{"type":"text","text":"Bye"}]}]}]}]})");
+    const auto shaped = core::diff_record_guided(geo_shape, next, put_request);
+    BOOST_TEST_REQUIRE(shaped.has_value());
+    BOOST_TEST((*shaped == put_request));
+    // keys the request does not mention follow the D rules; a put of an
+    // unchanged value is dropped; malformed guide ops fall back
+    const auto partial = obj(R"({"props":["patch",{"h":["put",50],"richText":["bogus"]}]})");
+    const auto mixed = core::diff_record_guided(geo_shape, next, partial);
+    BOOST_TEST_REQUIRE(mixed.has_value());
+    BOOST_TEST((*mixed == *plain));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

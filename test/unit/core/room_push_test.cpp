@@ -328,4 +328,39 @@ BOOST_AUTO_TEST_CASE(MG3_equal_schema_sessions_share_one_encoding) {
     BOOST_TEST(texts[0] == texts[1]);
 }
 
+// @tldraw/sync-core 5.4.2's diffRecord puts objects nested inside props
+// (e.g. props.richText) where SPEC D4 patches them; either request is
+// applied verbatim, so both commit (RP7) and the others hear the request.
+BOOST_AUTO_TEST_CASE(RP7_nested_object_put_and_nested_patch_both_commit) {
+    room_harness h;
+    auto a = h.connect("a");
+    h.connect("b");
+    h.push(a, 1, R"({"shape:1":["put",{"id":"shape:1","typeName":"shape","props":{"x":1,"rich":{"t":"a","n":1}}}]})");
+    h.advance(1s);
+    h.take_events("b");
+    const auto as_put = R"({"shape:1":["patch",{"props":["patch",{"rich":["put",{"t":"ab","n":1}]}]}]})";
+    h.push(a, 2, as_put);
+    BOOST_TEST(result_of(h, "a").at("action") == "commit");
+    BOOST_TEST(deep_equal(h.last_event("b", "patch")->as_object().at("diff"), json::parse(as_put)));
+    h.take_events("b");
+    const auto as_patch = R"({"shape:1":["patch",{"props":["patch",{"rich":["patch",{"n":["put",2]}]}]}]})";
+    h.push(a, 3, as_patch);
+    BOOST_TEST(result_of(h, "a").at("action") == "commit");
+    BOOST_TEST(deep_equal(h.last_event("b", "patch")->as_object().at("diff"), json::parse(as_patch)));
+    BOOST_TEST(deep_equal(h.room().get_record("shape:1")->at("props"), json::parse(R"({"x":1,"rich":{"t":"ab","n":2}})")));
+}
+
+// When the request had ops without effect the answer is the D-rule diff,
+// not one shaped like the request (RP5).
+BOOST_AUTO_TEST_CASE(RP5_RP7_partly_ineffective_nested_put_rebases_with_the_d_rule_diff) {
+    room_harness h;
+    auto a = h.connect("a");
+    h.push(a, 1, R"({"shape:1":["put",{"id":"shape:1","typeName":"shape","props":{"x":1,"rich":{"t":"a","n":1}}}]})");
+    h.push(a, 2, R"({"shape:1":["patch",{"props":["patch",{"x":["put",1],"rich":["put",{"t":"a","n":2}]}]}]})");
+    const auto& r = result_of(h, "a");
+    BOOST_REQUIRE(r.at("action").is_object());
+    const auto want = json::parse(R"({"shape:1":["patch",{"props":["patch",{"rich":["patch",{"n":["put",2]}]}]}]})");
+    BOOST_TEST(deep_equal(r.at("action").as_object().at("rebaseWithDiff"), want));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,7 +13,7 @@ namespace {
 
 // Compiled once; each record type's validate holds it alive.
 std::shared_ptr<const validator_library> tldraw_validators() {
-    static const auto lib = std::make_shared<const validator_library>(json::parse(detail::tldraw_validators_json));
+    static const auto lib = std::make_shared<const validator_library>(detail::tldraw_validator_description());
     return lib;
 }
 
@@ -29,20 +29,40 @@ std::function<bool(const json::object&)> make_filter(std::string_view type_name,
 }
 
 schema build_tldraw_schema() {
+    return schema(detail::tldraw_record_types(tldraw_validators()), detail::tldraw_migration_sequences());
+}
+
+} // namespace
+
+std::shared_ptr<const schema> make_tldraw_schema() {
+    static const std::shared_ptr<const schema> instance = std::make_shared<const schema>(build_tldraw_schema());
+    return instance;
+}
+
+namespace detail {
+
+const json::value& tldraw_validator_description() {
+    static const json::value description = json::parse(tldraw_validators_json);
+    return description;
+}
+
+std::vector<record_type> tldraw_record_types(std::shared_ptr<const validator_library> validators) {
     std::vector<record_type> types;
-    auto validators = tldraw_validators();
-    for (const auto& t : detail::tldraw_types()) {
+    for (const auto& t : tldraw_types()) {
         record_type rt{std::string(t.type_name), t.scope, {}};
         const validator* v = validators->find(t.type_name);
-        if (!v) throw std::logic_error("no generated validator for record type " + rt.type_name);
+        if (!v) throw std::logic_error("no validator for record type " + rt.type_name);
         // Shapes, bindings and assets dispatch on `type` inside the validator.
         rt.validate = [validators, v](const json::object& record) { v->validate(record); };
         types.push_back(std::move(rt));
     }
+    return types;
+}
 
-    const auto& ported = detail::tldraw_ported_steps();
+std::vector<migration_sequence> tldraw_migration_sequences() {
+    const auto& ported = tldraw_ported_steps();
     std::vector<migration_sequence> sequences;
-    for (const auto& s : detail::tldraw_sequences()) {
+    for (const auto& s : tldraw_sequences()) {
         migration_sequence seq{std::string(s.sequence_id), s.retroactive, {}};
         for (const auto& d : s.migrations) {
             migration m;
@@ -51,8 +71,8 @@ schema build_tldraw_schema() {
             for (auto dep : d.depends_on) m.depends_on.emplace_back(dep);
             m.filter = make_filter(d.filter_type_name, d.filter_sub_type);
             auto it = std::find_if(ported.begin(), ported.end(),
-                                   [&](const detail::tldraw_steps& p) { return p.info.id == d.id; });
-            const detail::tldraw_steps* p = it == ported.end() ? nullptr : &*it;
+                                   [&](const tldraw_steps& p) { return p.info.id == d.id; });
+            const tldraw_steps* p = it == ported.end() ? nullptr : &*it;
             auto unsupported = [id = m.id](auto&) -> void {
                 throw std::runtime_error("migration " + id + " not supported (no C++ port)");
             };
@@ -67,15 +87,10 @@ schema build_tldraw_schema() {
         }
         sequences.push_back(std::move(seq));
     }
-    return schema(std::move(types), std::move(sequences));
+    return sequences;
 }
 
-} // namespace
-
-std::shared_ptr<const schema> make_tldraw_schema() {
-    static const std::shared_ptr<const schema> instance = std::make_shared<const schema>(build_tldraw_schema());
-    return instance;
-}
+} // namespace detail
 
 const std::vector<ported_migration_info>& tldraw_ported_migrations() {
     static const std::vector<ported_migration_info> infos = [] {

@@ -16,6 +16,7 @@
 // machinery we lack (URL parsing, b64 point codecs).
 
 #include "core/schema.hpp"
+#include "core/validator.hpp"
 
 #include <memory>
 #include <string_view>
@@ -65,6 +66,14 @@ extern const std::string_view tldraw_validators_json;
 [[nodiscard]] const std::vector<std::string_view>& tldraw_binding_types();
 [[nodiscard]] const std::vector<std::string_view>& tldraw_asset_types();
 [[nodiscard]] const std::vector<tldraw_sequence_data>& tldraw_sequences();
+
+// Building blocks of make_tldraw_schema(), for schema_builder
+// (core/schema_extension.hpp) to extend: the parsed validator description,
+// the record types validated by `validators` (a library compiled from that
+// description, possibly extended), and every migration sequence.
+[[nodiscard]] const json::value& tldraw_validator_description();
+[[nodiscard]] std::vector<record_type> tldraw_record_types(std::shared_ptr<const validator_library> validators);
+[[nodiscard]] std::vector<migration_sequence> tldraw_migration_sequences();
 
 // Hand-written steps (core/tldraw_migrations.cpp), keyed by migration id.
 struct tldraw_steps {

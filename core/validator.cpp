@@ -99,6 +99,15 @@ void check_url(vkind k, const json::value* v) {
 
 void check(const vnode& n, const json::value* v);
 
+void check_user(const custom_check& f, const json::value* v) {
+    if (!v) fail("Expected a value, got undefined");
+    try {
+        f(*v);
+    } catch (const std::exception& e) { // validation_error, or a check's own bug
+        fail(e.what());
+    }
+}
+
 // JS enumerates canonical array-index keys first, ascending, then the rest in
 // insertion order. Only failure paths need that order (to report upstream's
 // first error), so success paths iterate storage order.
@@ -400,7 +409,8 @@ void check(const vnode& n, const json::value* v) {
             return check(*n.alt, v);
         }
     case vkind::custom:
-        return n.custom(v);
+        if (n.custom) return n.custom(v);
+        return check_user(*n.user_check, v);
     case vkind::forward:
         return check(*n.of, v);
     }

@@ -36,16 +36,24 @@
 //   model     {"name": n, "of": node} prefixes error paths with n (a record type)
 //   or        {"of": [a, b]}          a, else b
 //   ref       {"name": def}           the node named def in "defs" (may recurse)
-//   custom    {"name": n}             a check hand-ported in C++ (custom_validator_names())
+//   custom    {"name": n}             a check written in C++: hand-ported ones
+//                                     (custom_validator_names()) or the caller's
+//                                     (validator_library's `checks`)
 //
 // Compiling builds a tree of nodes once; validation walks it without JSON
 // lookups into the description and allocates nothing unless it fails.
+// Compile errors name the node by JSON Pointer into the description
+// ("/records/shape/of/variants/geo/fields/props"; a ref's target is under
+// "/defs/<name>").
 
 #include "core/schema.hpp"
 #include "proto/json.hpp"
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -69,11 +77,19 @@ class validator {
     const detail::vnode* root_;
 };
 
+// A check supplied in C++ for "custom" nodes. It sees the value (never an
+// absent key: that fails first, with "Expected a value, got undefined"; wrap
+// the node in "optional" to allow it) and throws validation_error with the
+// reason; the failure is reported at the node's path like any other.
+using custom_check = std::function<void(const json::value&)>;
+using custom_check_map = std::map<std::string, custom_check, std::less<>>;
+
 class validator_library {
   public:
     // Throws std::invalid_argument for a malformed description (unknown kind,
-    // missing field, unknown ref or custom name).
-    explicit validator_library(const json::value& description);
+    // missing field, unknown ref or custom name). `checks` adds to (and may
+    // not replace) the hand-ported custom checks; the library keeps them.
+    explicit validator_library(const json::value& description, custom_check_map checks = {});
     validator_library(validator_library&&) noexcept;
     validator_library& operator=(validator_library&&) noexcept;
     validator_library(const validator_library&) = delete;

@@ -4,6 +4,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -11,6 +12,7 @@
 namespace tlsync::core {
 
 struct validator_library::impl {
+    custom_check_map checks; // "custom" nodes point into it
     std::vector<std::unique_ptr<detail::vnode>> nodes;
     std::vector<std::pair<std::string, validator>> records;
 };
@@ -46,10 +48,25 @@ const std::unordered_map<std::string_view, vkind>& simple_kinds() {
     return kinds;
 }
 
+// A JSON Pointer reference token (RFC 6901): '~' and '/' escaped.
+std::string token(std::string_view key) {
+    std::string out;
+    out.reserve(key.size() + 1);
+    out += '/';
+    for (char c : key) {
+        if (c == '~') out += "~0";
+        else if (c == '/') out += "~1";
+        else out += c;
+    }
+    return out;
+}
+
+// `where` is always the JSON Pointer of the node being compiled.
 class compiler {
   public:
-    compiler(const json::object& defs, std::vector<std::unique_ptr<vnode>>& nodes)
-        : defs_(defs), nodes_(nodes) {}
+    compiler(const json::object& defs, const custom_check_map& checks,
+             std::vector<std::unique_ptr<vnode>>& nodes)
+        : defs_(defs), checks_(checks), nodes_(nodes) {}
 
     const vnode* compile(const json::value& desc, const std::string& where) {
         auto& n = make();
@@ -85,7 +102,7 @@ class compiler {
         auto& n = make();
         defs_done_.emplace(name, &n);
         filling_.insert(name);
-        fill(n, *def, name);
+        fill(n, *def, "/defs" + token(name));
         filling_.erase(name);
         return &n;
     }
@@ -94,6 +111,7 @@ class compiler {
         if (!desc.is_object()) bad(where, "a node must be an object");
         const auto& o = desc.get_object();
         const std::string kind = string_field(o, "kind", where);
+        check_keys(o, kind, where);
         if (auto it = simple_kinds().find(kind); it != simple_kinds().end()) {
             n.kind = it->second;
             return;
@@ -125,18 +143,18 @@ class compiler {
             n.text = string_field(o, "prefix", where);
         } else if (kind == "optional" || kind == "nullable") {
             n.kind = kind == "optional" ? vkind::optional : vkind::nullable;
-            n.of = compile(field(o, "of", where), where);
+            n.of = compile(field(o, "of", where), where + "/of");
         } else if (kind == "model") {
             n.kind = vkind::model;
             n.text = string_field(o, "name", where);
-            n.of = compile(field(o, "of", where), n.text);
+            n.of = compile(field(o, "of", where), where + "/of");
         } else if (kind == "object") {
             n.kind = vkind::object;
             const auto& fields = field(o, "fields", where);
             if (!fields.is_object()) bad(where, "\"fields\" must be an object");
             for (const auto& kv : fields.get_object())
                 n.fields.emplace_back(std::string(kv.key()),
-                                      compile(kv.value(), where + "." + std::string(kv.key())));
+                                      compile(kv.value(), where + "/fields" + token(kv.key())));
             n.allow_unknown = flag(o, "allow_unknown", where);
         } else if (kind == "union") {
             n.kind = vkind::union_;
@@ -145,16 +163,15 @@ class compiler {
             if (!variants.is_object()) bad(where, "\"variants\" must be an object");
             for (const auto& kv : variants.get_object())
                 n.fields.emplace_back(std::string(kv.key()),
-                                      compile(kv.value(), where + "(" + n.text + " = " +
-                                                              std::string(kv.key()) + ")"));
+                                      compile(kv.value(), where + "/variants" + token(kv.key())));
             n.number_keys = flag(o, "number_keys", where);
         } else if (kind == "dict") {
             n.kind = vkind::dict;
-            n.alt = compile(field(o, "key", where), where + "[key]");
-            n.of = compile(field(o, "value", where), where + "[value]");
+            n.alt = compile(field(o, "key", where), where + "/key");
+            n.of = compile(field(o, "value", where), where + "/value");
         } else if (kind == "array_of") {
             n.kind = vkind::array_of;
-            n.of = compile(field(o, "of", where), where + "[]");
+            n.of = compile(field(o, "of", where), where + "/of");
             if (const auto* m = o.if_contains("min_length")) {
                 if (!m->is_int64() || m->get_int64() < 0 || m->get_int64() > 2)
                     bad(where, "\"min_length\" must be 0, 1 or 2");
@@ -165,15 +182,42 @@ class compiler {
             const auto& of = field(o, "of", where);
             if (!of.is_array() || of.get_array().size() != 2)
                 bad(where, "\"of\" must be an array of two nodes");
-            n.of = compile(of.get_array()[0], where);
-            n.alt = compile(of.get_array()[1], where);
+            n.of = compile(of.get_array()[0], where + "/of/0");
+            n.alt = compile(of.get_array()[1], where + "/of/1");
         } else if (kind == "custom") {
             n.kind = vkind::custom;
             n.text = string_field(o, "name", where);
             n.custom = detail::find_custom(n.text);
-            if (!n.custom) bad(where, "unknown custom check \"" + n.text + "\"");
+            if (auto it = checks_.find(n.text); !n.custom && it != checks_.end())
+                n.user_check = &it->second;
+            if (!n.custom && !n.user_check) bad(where, "unknown custom check \"" + n.text + "\"");
         } else {
             bad(where, "unknown kind \"" + kind + "\"");
+        }
+    }
+
+    // A misspelt key ("allow_unknwon") would otherwise change nothing, silently.
+    static void check_keys(const json::object& o, std::string_view kind, const std::string& where) {
+        static const std::unordered_map<std::string_view, std::vector<std::string_view>> extra{
+            {"literal", {"value"}},  {"enum", {"values"}},
+            {"id", {"prefix"}},      {"optional", {"of"}},
+            {"nullable", {"of"}},    {"model", {"name", "of"}},
+            {"object", {"fields", "allow_unknown"}},
+            {"union", {"key", "variants", "number_keys"}},
+            {"dict", {"key", "value"}},
+            {"array_of", {"of", "min_length"}},
+            {"or", {"of"}},          {"ref", {"name"}},
+            {"custom", {"name"}},
+        };
+        const auto it = extra.find(kind);
+        if (it == extra.end() && !simple_kinds().contains(kind)) return; // reported as an unknown kind
+        for (const auto& kv : o) {
+            if (kv.key() == "kind") continue;
+            if (it != extra.end() &&
+                std::find(it->second.begin(), it->second.end(), kv.key()) != it->second.end())
+                continue;
+            bad(where + token(kv.key()), "unknown key \"" + std::string(kv.key()) + "\" for kind \"" +
+                                             std::string(kind) + "\"");
         }
     }
 
@@ -188,6 +232,7 @@ class compiler {
     }
 
     const json::object& defs_;
+    const custom_check_map& checks_;
     std::vector<std::unique_ptr<vnode>>& nodes_;
     std::unordered_map<std::string, const vnode*> defs_done_;
     std::unordered_set<std::string> filling_;
@@ -195,8 +240,14 @@ class compiler {
 
 } // namespace
 
-validator_library::validator_library(const json::value& description)
+validator_library::validator_library(const json::value& description, custom_check_map checks)
     : impl_(std::make_unique<impl>()) {
+    for (const auto& [name, check] : checks) {
+        if (detail::find_custom(name))
+            throw std::invalid_argument("custom check \"" + name + "\" is built in and cannot be replaced");
+        if (!check) throw std::invalid_argument("custom check \"" + name + "\" is empty");
+    }
+    impl_->checks = std::move(checks);
     if (!description.is_object())
         throw std::invalid_argument("validator description must be an object");
     const auto& d = description.get_object();
@@ -210,10 +261,10 @@ validator_library::validator_library(const json::value& description)
     const auto* records = d.if_contains("records");
     if (!records || !records->is_object())
         throw std::invalid_argument("validator description: \"records\" must be an object");
-    compiler c(*defs, impl_->nodes);
+    compiler c(*defs, impl_->checks, impl_->nodes);
     for (const auto& kv : records->get_object())
         impl_->records.emplace_back(std::string(kv.key()),
-                                    validator(c.compile(kv.value(), std::string(kv.key()))));
+                                    validator(c.compile(kv.value(), "/records" + token(kv.key()))));
     // A cycle of bare refs would forward forever.
     for (const auto& n : impl_->nodes) {
         const vnode* p = n.get();

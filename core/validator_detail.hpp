@@ -3,6 +3,7 @@
 // renderings of values (for upstream-identical messages) and the failure that
 // unwinds through the node tree collecting its path.
 
+#include "core/validator.hpp"
 #include "proto/json.hpp"
 
 #include <string>
@@ -59,7 +60,8 @@ struct vnode {
     std::vector<std::pair<std::string, const vnode*>> fields; // object, union variants (in order)
     bool allow_unknown = false;
     bool number_keys = false;
-    custom_fn custom = nullptr;
+    custom_fn custom = nullptr;             // a hand-ported check, or
+    const custom_check* user_check = nullptr; // one the library's owner supplied
 };
 
 // The hand-ported check named `name` (a "custom" node), or nullptr.

@@ -1,0 +1,314 @@
+// Schema files (core/schema_file.hpp): the checked-in example
+// (examples/schemas/sticker.json) validates and migrates custom shapes as
+// tldraw would, and every kind of mistake in a file is refused with the
+// JSON Pointer of the offending value and the reason.
+#include "core/schema_file.hpp"
+#include "core/memory_storage.hpp"
+#include "core/tldraw_schema.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace tlsync;
+using namespace tlsync::core;
+
+BOOST_TEST_DONT_PRINT_LOG_VALUE(tlsync::core::record_scope)
+
+namespace {
+
+std::string read(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    if (!in) throw std::runtime_error("cannot open " + p.string());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string sticker_file() {
+    return read(std::filesystem::path(__FILE__).parent_path() / "../../../examples/schemas/sticker.json");
+}
+
+std::shared_ptr<const schema> load(std::string_view text) {
+    schema_builder b;
+    apply_schema_file(b, text, "test.json");
+    return b.build();
+}
+
+const schema& sticker_schema() {
+    static const auto s = load(sticker_file());
+    return *s;
+}
+
+json::object obj(std::string_view text) { return json::parse(text).as_object(); }
+
+json::object sticker(std::string_view props) {
+    auto r = obj(R"({"id": "shape:s1", "typeName": "shape", "type": "sticker", "x": 10, "y": 20,
+                     "rotation": 0, "index": "a1", "parentId": "page:page", "isLocked": false,
+                     "opacity": 1, "meta": {}})");
+    r["props"] = json::parse(props);
+    return r;
+}
+
+std::string rejection(const schema& s, const json::object& record) {
+    try {
+        s.validate_record(record);
+    } catch (const validation_error& e) {
+        return e.what();
+    }
+    return "accepted";
+}
+
+// The file's error as "<pointer>: <reason>".
+std::string file_error(std::string_view text) {
+    try {
+        load(text);
+    } catch (const schema_file_error& e) {
+        BOOST_TEST(e.file == "test.json");
+        return e.pointer + ": " + e.reason;
+    }
+    return "loaded";
+}
+
+json::object client_schema(int sticker_version) {
+    json::object s = sticker_schema().serialize();
+    s["sequences"].as_object()["com.tldraw.shape.sticker"] = sticker_version;
+    return s;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(schema_file)
+
+BOOST_AUTO_TEST_CASE(sticker_joins_the_shape_union_with_its_own_sequence) {
+    const auto& s = sticker_schema();
+    BOOST_TEST(s.serialize().at("sequences").at("com.tldraw.shape.sticker") == 2);
+    // Everything built in is still there, at its version.
+    for (const auto& [id, v] : make_tldraw_schema()->serialize().at("sequences").as_object())
+        BOOST_TEST(s.serialize().at("sequences").at(id) == v);
+    BOOST_TEST(rejection(s, sticker(R"({"w": 80, "h": 80, "emoji": "⭐", "caption": "hi", "color": "red"})")) ==
+               "accepted");
+    BOOST_TEST(rejection(s, sticker(R"({"w": 80, "h": 80, "emoji": "⭐", "caption": "", "color": "red",
+                                        "rating": 5})")) == "accepted");
+}
+
+BOOST_AUTO_TEST_CASE(invalid_sticker_props_are_rejected_with_upstream_messages) {
+    const auto& s = sticker_schema();
+    BOOST_TEST(rejection(s, sticker(R"({"w": -1, "h": 80, "emoji": "x", "caption": "", "color": "red"})")) ==
+               "At shape(type = sticker).props.w: Expected a non-zero positive number, got -1");
+    BOOST_TEST(rejection(s, sticker(R"({"w": 1, "h": 80, "emoji": 7, "caption": "", "color": "red"})")) ==
+               "At shape(type = sticker).props.emoji: Expected string, got a number");
+    BOOST_TEST(rejection(s, sticker(R"({"w": 1, "h": 80, "emoji": "x", "color": "red"})")) ==
+               "At shape(type = sticker).props.caption: Expected string, got undefined");
+    BOOST_TEST(rejection(s, sticker(R"({"w": 1, "h": 80, "emoji": "x", "caption": "", "color": "red", "z": 1})")) ==
+               "At shape(type = sticker).props.z: Unexpected property");
+    BOOST_TEST(rejection(s, sticker(R"({"w": 1, "h": 80, "emoji": "x", "caption": "", "color": "pink"})"))
+                   .starts_with("At shape(type = sticker).props.color: Expected \"black\" or"));
+    BOOST_TEST(rejection(s, sticker(R"({"w": 1, "h": 1, "emoji": "x", "caption": "", "color": "red", "rating": 6})"))
+                   .starts_with("At shape(type = sticker).props.rating: Expected 1 or 2"));
+    auto bad_base = sticker(R"({"w": 1, "h": 1, "emoji": "x", "caption": "", "color": "red"})");
+    bad_base["opacity"] = 2;
+    BOOST_TEST(rejection(s, bad_base) == "At shape(type = sticker).opacity: Expected a number between 0 and 1, got 2");
+    // The built-in schema does not know stickers at all.
+    BOOST_TEST(rejection(*make_tldraw_schema(), sticker("{}")).starts_with("At shape.type: Expected one of"));
+}
+
+BOOST_AUTO_TEST_CASE(mg1_mg2_rename_and_add_migrate_per_client_version) {
+    const auto& s = sticker_schema();
+    const auto v2 = sticker(R"({"w": 1, "h": 1, "emoji": "x", "caption": "hello", "color": "red"})");
+
+    auto v1_plan = s.migrations_since(client_schema(1));
+    BOOST_REQUIRE(v1_plan);
+    BOOST_TEST(v1_plan->steps().size() == 1u);
+    BOOST_TEST(v1_plan->can_migrate_down());
+    auto down = s.migrate_record(v2, *v1_plan, migration_direction::down);
+    BOOST_REQUIRE(down);
+    BOOST_TEST(down.value->at("props") == json::parse(R"({"w": 1, "h": 1, "emoji": "x", "label": "hello", "color": "red"})"));
+    auto up = s.migrate_record(*down.value, *v1_plan, migration_direction::up);
+    BOOST_REQUIRE(up);
+    BOOST_TEST(*up.value == v2);
+
+    auto v0_plan = s.migrations_since(client_schema(0));
+    BOOST_REQUIRE(v0_plan);
+    auto v0 = s.migrate_record(v2, *v0_plan, migration_direction::down);
+    BOOST_REQUIRE(v0);
+    BOOST_TEST(v0.value->at("props") == json::parse(R"({"w": 1, "h": 1, "emoji": "x", "label": "hello"})"));
+    // "add" fills the default only when absent.
+    auto v0_up = s.migrate_record(*v0.value, *v0_plan, migration_direction::up);
+    BOOST_TEST(v0_up.value->at("props").at("color") == "black");
+
+    // Other shapes are not touched by the sticker's steps.
+    auto geo = obj(R"({"id": "shape:g", "typeName": "shape", "type": "geo", "props": {"label": 1}})");
+    BOOST_TEST(*s.migrate_record(geo, *v0_plan, migration_direction::up).value == geo);
+
+    // A client ahead of the server (HS2/SERVER_TOO_OLD) has no plan.
+    BOOST_TEST(!s.migrations_since(client_schema(3)));
+}
+
+BOOST_AUTO_TEST_CASE(sl4_rc3_stored_stickers_migrate_up) {
+    const auto& s = sticker_schema();
+    room_snapshot snap = default_initial_snapshot();
+    snap.schema = client_schema(0);
+    snap.documents.push_back({sticker(R"({"w": 1, "h": 1, "emoji": "x", "label": "old"})"), 0});
+    memory_storage storage(std::move(snap));
+    storage.transaction([&](storage_txn& txn) { s.migrate_storage(txn); });
+    auto out = storage.get_snapshot();
+    BOOST_TEST(out.schema->at("sequences").at("com.tldraw.shape.sticker") == 2);
+    for (const auto& d : out.documents)
+        if (d.state.at("id") == "shape:s1") {
+            BOOST_TEST(d.state.at("props") ==
+                       json::parse(R"({"w": 1, "h": 1, "emoji": "x", "caption": "old", "color": "black"})"));
+            BOOST_TEST(rejection(s, d.state) == "accepted");
+        }
+}
+
+BOOST_AUTO_TEST_CASE(bindings_records_and_sequences) {
+    const auto s = load(R"({
+      "tlsyncSchema": 1,
+      "bindings": {"pin": {"props": {"offset": {"kind": "ref", "name": "vecModelValidator"}}}},
+      "records": {
+        "comment": {"scope": "document",
+                    "validator": {"kind": "object", "fields": {
+                        "id": {"kind": "id", "prefix": "comment"}, "typeName": {"kind": "literal", "value": "comment"},
+                        "shapeId": {"kind": "ref", "name": "shapeIdValidator"}, "text": {"kind": "string"},
+                        "status": {"kind": "enum", "values": ["open", "resolved"]}}}},
+        "cursor_trail": {"scope": "session", "validator": {"kind": "unknown_object"}}
+      },
+      "migrations": [{"sequenceId": "com.example.comment", "versions": [
+        {"filter": {"typeName": "comment"}, "up": [{"op": "map", "path": "status", "values": {"done": "resolved"}}]},
+        {"filter": {"typeName": "comment"}, "up": [{"op": "set", "path": "meta.v", "value": 2}, {"op": "remove", "path": "meta"}],
+         "down": [{"op": "add", "path": "meta", "value": {}}]}
+      ]}]
+    })");
+    BOOST_TEST(s->find_type("comment")->scope == record_scope::document);
+    BOOST_TEST(s->find_type("cursor_trail")->scope == record_scope::session);
+    BOOST_TEST(s->serialize().at("sequences").at("com.tldraw.binding.pin") == 0);
+    BOOST_TEST(s->serialize().at("sequences").at("com.example.comment") == 2);
+
+    auto pin = obj(R"({"id": "binding:b", "typeName": "binding", "type": "pin", "fromId": "shape:a",
+                       "toId": "shape:b", "props": {"offset": {"x": 1, "y": 2}}, "meta": {}})");
+    BOOST_TEST(rejection(*s, pin) == "accepted");
+    pin["toId"] = "page:x";
+    BOOST_TEST(rejection(*s, pin) == "At binding(type = pin).toId: Error: shape ID must start with \"shape:\"");
+
+    auto comment = obj(R"({"id": "comment:c", "typeName": "comment", "shapeId": "shape:a", "text": "hi", "status": "open"})");
+    BOOST_TEST(rejection(*s, comment) == "accepted");
+    comment["status"] = "done";
+    BOOST_TEST(rejection(*s, comment) == "At comment.status: Expected \"open\" or \"resolved\", got done");
+    comment["id"] = "shape:c";
+    BOOST_TEST(rejection(*s, comment).find("expected an id starting with \"comment:\"") != std::string::npos);
+
+    // The map step, filtered to comments.
+    json::object old_schema = s->serialize();
+    old_schema["sequences"].as_object()["com.example.comment"] = 0;
+    auto plan = s->migrations_since(old_schema);
+    BOOST_REQUIRE(plan);
+    BOOST_TEST(!plan->can_migrate_down()); // version 1 has no down
+    auto done = obj(R"({"id": "comment:c", "typeName": "comment", "status": "done", "meta": {}})");
+    BOOST_TEST(s->migrate_record(done, *plan, migration_direction::up).value->at("status") == "resolved");
+    auto other = obj(R"({"id": "x:c", "typeName": "x", "status": "done"})");
+    BOOST_TEST(*s->migrate_record(other, *plan, migration_direction::up).value == other);
+}
+
+BOOST_AUTO_TEST_CASE(steps_add_set_remove_rename_map) {
+    auto run = [](std::string_view steps, std::string_view record) {
+        json::object r = obj(record);
+        compile_migration_steps(json::parse(steps))(r);
+        return json::value(r);
+    };
+    BOOST_TEST(run(R"([{"op": "add", "path": "a", "value": 1}])", R"({"a": 0})") == json::parse(R"({"a": 0})"));
+    BOOST_TEST(run(R"([{"op": "set", "path": "a", "value": 1}])", R"({"a": 0})") == json::parse(R"({"a": 1})"));
+    BOOST_TEST(run(R"([{"op": "add", "path": "a.b.c", "value": [1]}])", "{}") == json::parse(R"({"a": {"b": {"c": [1]}}})"));
+    BOOST_TEST(run(R"([{"op": "remove", "path": "a.b"}])", R"({"a": {"b": 1, "c": 2}})") == json::parse(R"({"a": {"c": 2}})"));
+    BOOST_TEST(run(R"([{"op": "remove", "path": "x.y"}])", R"({"a": 1})") == json::parse(R"({"a": 1})"));
+    BOOST_TEST(run(R"([{"op": "rename", "from": "a.b", "to": "c"}])", R"({"a": {"b": 1}})") ==
+               json::parse(R"({"a": {}, "c": 1})"));
+    BOOST_TEST(run(R"([{"op": "rename", "from": "nope", "to": "c"}])", R"({"c": 5})") == json::parse(R"({"c": 5})"));
+    BOOST_TEST(run(R"([{"op": "map", "path": "s", "values": {"small": "s", "large": "l"}}])", R"({"s": "large"})") ==
+               json::parse(R"({"s": "l"})"));
+    BOOST_TEST(run(R"([{"op": "map", "path": "s", "values": {"small": "s"}}])", R"({"s": "medium"})") ==
+               json::parse(R"({"s": "medium"})"));
+    // A parent that is not an object fails the step (a migration error, never a crash).
+    BOOST_CHECK_THROW(run(R"([{"op": "set", "path": "a.b", "value": 1}])", R"({"a": 3})"), std::runtime_error);
+}
+
+BOOST_AUTO_TEST_CASE(file_errors_name_the_path_and_the_reason) {
+    // Not JSON, not an object, no or an unknown format version, unknown keys.
+    BOOST_TEST(file_error("{\n  \"tlsyncSchema\": 1,\n  oops\n}").starts_with(": invalid JSON at line 3, column 3"));
+    BOOST_TEST(file_error("{} {}").starts_with(": invalid JSON at line 1, column 4"));
+    BOOST_TEST(file_error("[]") == ": a schema file must be a JSON object");
+    BOOST_TEST(file_error("{}") == ": missing \"tlsyncSchema\"");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 2})") == "/tlsyncSchema: unsupported format version 2 (this server reads 1)");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shape": {}})")
+                   .starts_with("/shape: unknown key \"shape\" (expected tlsyncSchema, defs, shapes"));
+    // Shapes and bindings.
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": []})") == "/shapes: \"shapes\" must be an object");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {}}})") == "/shapes/s: missing \"props\"");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"geo": {"props": {}}}})") ==
+               "/shapes/geo: shape type \"geo\" already exists");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "bindings": {"arrow": {"props": {}}}})") ==
+               "/bindings/arrow: binding type \"arrow\" already exists");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"a:b": {"props": {}}}})") ==
+               "/shapes/a:b/props: shape type \"a:b\" must be non-empty, without ':' or '/'");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {"w": {"kind": "nmber"}}}}})") ==
+               "/shapes/s/props/w: unknown kind \"nmber\"");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {"w": {"kind": "optional", "of": {"kind": "ref", "name": "nope"}}}}}})") ==
+               "/shapes/s/props/w/of: unknown ref \"nope\"");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {"o": {"kind": "object", "fields": {}, "allow_unknwon": true}}}}})") ==
+               "/shapes/s/props/o/allow_unknwon: unknown key \"allow_unknwon\" for kind \"object\"");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {"c": {"kind": "custom", "name": "emoji"}}}}})") ==
+               "/shapes/s/props/c: unknown custom check \"emoji\"");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {}, "color": 1}}})")
+                   .starts_with("/shapes/s/color: unknown key \"color\""));
+    // Defs.
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "defs": {"a": {"kind": "array_of", "of": {"kind": "strin"}}}})") ==
+               "/defs/a/of: unknown kind \"strin\"");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "defs": {"style:tldraw:color": {"kind": "string"}}})") ==
+               "/defs/style:tldraw:color: def \"style:tldraw:color\" already exists");
+    // Records.
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "records": {"c": {"scope": "global", "validator": {"kind": "any"}}}})") ==
+               "/records/c/scope: unknown scope \"global\" (expected document, session or presence)");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "records": {"page": {"scope": "document", "validator": {"kind": "any"}}}})") ==
+               "/records/page: record type \"page\" already exists");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "records": {"c": {"scope": "document"}}})") ==
+               "/records/c: missing \"validator\"");
+    // Migrations: versions, steps, paths, filters, ids, dependencies.
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {}, "migrations": [{"down": []}]}}})") ==
+               "/shapes/s/migrations/0: missing \"up\"");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {}, "migrations": [{"up": [{"op": "move"}]}]}}})") ==
+               "/shapes/s/migrations/0/up/0/op: unknown op \"move\" (expected add, set, remove, rename or map)");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {}, "migrations": [{"up": [{"op": "add", "path": "a..b", "value": 1}]}]}}})") ==
+               "/shapes/s/migrations/0/up/0/path: path \"a..b\" has an empty key");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {}, "migrations": [{"up": [{"op": "add", "path": "a"}]}]}}})") ==
+               "/shapes/s/migrations/0/up/0: missing \"value\"");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "shapes": {"s": {"props": {}, "migrations": [{"up": [{"op": "rename", "from": "a", "to": "a"}]}]}}})") ==
+               "/shapes/s/migrations/0/up/0: \"from\" and \"to\" are the same path");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "migrations": [{"sequenceId": "x", "versions": [{"up": [], "filter": {"a": []}}]}]})") ==
+               "/migrations/0/versions/0/filter/a: filter values must be strings, numbers, booleans or null");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "migrations": [{"sequenceId": "a/b", "versions": []}]})") ==
+               "/migrations/0/sequenceId: \"sequenceId\" cannot contain '/'");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "migrations": [{"sequenceId": "com.tldraw.shape.geo", "versions": []}]})") ==
+               "/migrations/0/sequenceId: migration sequence \"com.tldraw.shape.geo\" already exists");
+    BOOST_TEST(file_error(R"({"tlsyncSchema": 1, "migrations": [{"sequenceId": "x", "versions": [{"up": [], "dependsOn": [3]}]}]})") ==
+               "/migrations/0/versions/0/dependsOn/0: a migration id must be a non-empty string");
+}
+
+BOOST_AUTO_TEST_CASE(whole_schema_errors_surface_at_build) {
+    schema_builder b;
+    apply_schema_file(b, R"({"tlsyncSchema": 1, "migrations": [{"sequenceId": "x", "versions": [{"up": [], "dependsOn": ["y/1"]}]}]})",
+                      "test.json");
+    BOOST_CHECK_EXCEPTION(b.build(), schema_definition_error, [](const schema_definition_error& e) {
+        return std::string_view(e.what()).find("depends on missing migration 'y/1'") != std::string_view::npos;
+    });
+    schema_builder p;
+    apply_schema_file(p, R"({"tlsyncSchema": 1, "records": {"cursor": {"scope": "presence", "validator": {"kind": "any"}}}})",
+                      "test.json");
+    BOOST_CHECK_EXCEPTION(p.build(), schema_definition_error, [](const schema_definition_error& e) {
+        return std::string_view(e.what()).find("presence type") != std::string_view::npos;
+    });
+}
+
+BOOST_AUTO_TEST_SUITE_END()

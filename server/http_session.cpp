@@ -3,7 +3,6 @@
 #include "server/http_routes.hpp"
 #include "server/log.hpp"
 #include "server/metrics.hpp"
-#include "server/ws_connection.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -62,17 +61,19 @@ net::awaitable<bool> write_response(Stream& stream, http_response& res, const co
     co_return true;
 }
 
+using upgrade_result = std::optional<websocket_upgrade>;
+
 template <class Stream>
-net::awaitable<void> serve_http(Stream& stream, beast::flat_buffer& buffer,
-                                std::shared_ptr<connection_context> ctx, std::string peer,
-                                bool busy) {
+net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& buffer,
+                                          std::shared_ptr<connection_context> ctx, std::string peer,
+                                          bool busy) {
     const config& cfg = ctx->cfg;
     for (bool first = true;; first = false) {
         // Shutdown's cancellation may have landed between two operations.
         const auto state = co_await net::this_coro::cancellation_state;
         if (state.cancelled() != net::cancellation_type::none) {
             co_await shut_down(stream, cfg);
-            co_return;
+            co_return std::nullopt;
         }
         // Built afresh per request: a parser reads exactly one message.
         http::request_parser<http::string_body> parser;
@@ -97,7 +98,7 @@ net::awaitable<void> serve_http(Stream& stream, beast::flat_buffer& buffer,
         }
         if (ec == http::error::end_of_stream) {
             co_await shut_down(stream, cfg);
-            co_return;
+            co_return std::nullopt;
         }
         if (ec == http::error::body_limit || ec == http::error::header_limit) {
             const bool body = ec == http::error::body_limit;
@@ -106,13 +107,13 @@ net::awaitable<void> serve_http(Stream& stream, beast::flat_buffer& buffer,
                                      body ? "request body too large" : "request header too large",
                                      11, false);
             if (co_await write_response(stream, res, cfg, peer)) co_await shut_down(stream, cfg);
-            co_return;
+            co_return std::nullopt;
         }
         if (ec) {
             if (ec == beast::error::timeout && first)
                 global_metrics().count_rejection(reject_reason::handshake_timeout);
             report(ec, "read", peer);
-            co_return;
+            co_return std::nullopt;
         }
         global_metrics().http_requests.inc();
         http_request req = parser.release();
@@ -123,7 +124,7 @@ net::awaitable<void> serve_http(Stream& stream, beast::flat_buffer& buffer,
             auto res = text_response(http::status::service_unavailable, "server busy", req.version(), false);
             res.set(http::field::retry_after, "5");
             if (co_await write_response(stream, res, cfg, peer)) co_await shut_down(stream, cfg);
-            co_return;
+            co_return std::nullopt;
         }
 
         auto routed = route_request(req, static_cast<bool>(ctx->admin));
@@ -131,26 +132,28 @@ net::awaitable<void> serve_http(Stream& stream, beast::flat_buffer& buffer,
         if (auto* target = std::get_if<connect_target>(&routed)) {
             // The websocket's own timeouts take over from here.
             beast::get_lowest_layer(stream).expires_never();
-            co_await run_websocket(std::move(stream), std::move(req), std::move(*target),
-                                   std::move(ctx), std::move(peer));
-            co_return;
+            websocket_upgrade upgrade{
+                decltype(websocket_upgrade::stream)(std::in_place_type<Stream>, std::move(stream)),
+                std::move(req), std::move(*target)};
+            co_return upgrade;
         }
         auto& res = std::get<http_response>(routed);
         if (res.result_int() >= 400 && log::enabled(log_level::debug))
             log::debug("http request refused", {{"peer", peer}, {"target", req.target()},
                                                  {"status", std::to_string(res.result_int())}});
-        if (!co_await write_response(stream, res, cfg, peer)) co_return;
+        if (!co_await write_response(stream, res, cfg, peer)) co_return std::nullopt;
         if (!res.keep_alive()) {
             co_await shut_down(stream, cfg);
-            co_return;
+            co_return std::nullopt;
         }
     }
 }
 
 } // namespace
 
-net::awaitable<void> run_connection(beast::tcp_stream stream, std::shared_ptr<connection_context> ctx,
-                                    std::string peer, bool busy) {
+net::awaitable<upgrade_result> run_connection(beast::tcp_stream stream,
+                                              std::shared_ptr<connection_context> ctx,
+                                              std::string peer, bool busy) {
     // Shutdown first asks nicely (total: idle HTTP reads end, websockets are
     // left to their close handshake), then insists (terminal).
     co_await net::this_coro::reset_cancellation_state(net::enable_total_cancellation());
@@ -165,7 +168,7 @@ net::awaitable<void> run_connection(beast::tcp_stream stream, std::shared_ptr<co
             if (ec == beast::error::timeout)
                 global_metrics().count_rejection(reject_reason::handshake_timeout);
             report(ec, "detect", peer);
-            co_return;
+            co_return std::nullopt;
         }
         if (is_tls) {
             tls_stream secure(std::move(stream), *ctx->tls);
@@ -176,14 +179,13 @@ net::awaitable<void> run_connection(beast::tcp_stream stream, std::shared_ptr<co
                 if (hec == beast::error::timeout)
                     global_metrics().count_rejection(reject_reason::handshake_timeout);
                 report(hec, "tls handshake", peer);
-                co_return;
+                co_return std::nullopt;
             }
             buffer.consume(used);
-            co_await serve_http(secure, buffer, std::move(ctx), std::move(peer), busy);
-            co_return;
+            co_return co_await serve_http(secure, buffer, std::move(ctx), std::move(peer), busy);
         }
     }
-    co_await serve_http(stream, buffer, std::move(ctx), std::move(peer), busy);
+    co_return co_await serve_http(stream, buffer, std::move(ctx), std::move(peer), busy);
 }
 
 } // namespace tlsync::server

@@ -1,6 +1,7 @@
 #include "server/listener.hpp"
 
 #include "server/http_session.hpp"
+#include "server/ws_connection.hpp"
 #include "server/log.hpp"
 #include "server/metrics.hpp"
 
@@ -100,24 +101,34 @@ void listener::spawn_connection(tcp::socket socket) {
     global_metrics().connections_open.add();
     global_metrics().connections_total.inc();
 
-    auto slot = entry->signal.slot();
-    net::co_spawn(
-        executor, run_connection(beast::tcp_stream(std::move(socket)), ctx_, peer, busy),
-        net::bind_cancellation_slot(
-            slot, [entry, ctx = ctx_, peer](std::exception_ptr e) {
-                // The actor boundary: one connection's bug must not end the process.
-                if (e) {
-                    try {
-                        std::rethrow_exception(e);
-                    } catch (const std::exception& x) {
-                        log::error("connection failed", {{"peer", peer}, {"error", x.what()}});
-                    } catch (...) {
-                        log::error("connection failed", {{"peer", peer}, {"error", "unknown exception"}});
-                    }
-                }
-                global_metrics().connections_open.sub();
-                ctx->tracker.remove(entry->id);
-            }));
+    // Both phases of the connection, HTTP then websocket, answer to the same
+    // cancellation slot; the entry goes when the last phase ends.
+    auto done = [entry, ctx = ctx_, peer](std::exception_ptr e) {
+        // The actor boundary: one connection's bug must not end the process.
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+                log::error("connection failed", {{"peer", peer}, {"error", x.what()}});
+            } catch (...) {
+                log::error("connection failed", {{"peer", peer}, {"error", "unknown exception"}});
+            }
+        }
+        global_metrics().connections_open.sub();
+        ctx->tracker.remove(entry->id);
+    };
+    auto upgraded = [entry, ctx = ctx_, peer, executor,
+                     done](std::exception_ptr e, std::optional<websocket_upgrade> upgrade) mutable {
+        if (e || !upgrade) {
+            done(e);
+            return;
+        }
+        // A coroutine of its own: the HTTP phase's frames are already freed.
+        net::co_spawn(executor, run_websocket(std::move(*upgrade), ctx, std::move(peer)),
+                      net::bind_cancellation_slot(entry->signal.slot(), std::move(done)));
+    };
+    net::co_spawn(executor, run_connection(beast::tcp_stream(std::move(socket)), ctx_, peer, busy),
+                  net::bind_cancellation_slot(entry->signal.slot(), std::move(upgraded)));
 }
 
 } // namespace tlsync::server

@@ -124,13 +124,22 @@ void room_actor_impl::join(core::socket_ref socket, bool is_readonly, std::weak_
 }
 
 void room_actor_impl::message(core::socket_ref socket, proto::client_message msg) {
-    on_strand([this, socket = std::move(socket), msg = std::move(msg)]() mutable {
+    submit(std::move(socket), std::move(msg), nullptr);
+}
+
+void room_actor_impl::submit(core::socket_ref socket, proto::client_message msg,
+                             std::shared_ptr<const void> receipt) {
+    // `receipt` lives exactly as long as these closures: whichever way the
+    // message goes (applied, queued while loading, forwarded, dropped), the
+    // sender hears of it when the last one is destroyed.
+    on_strand([this, socket = std::move(socket), msg = std::move(msg),
+               receipt = std::move(receipt)]() mutable {
         if (phase_ == phase::stopped && successor_) {
-            successor_->message(std::move(socket), std::move(msg));
+            successor_->submit(std::move(socket), std::move(msg), std::move(receipt));
             return;
         }
         if (phase_ == phase::failed || phase_ == phase::stopped) return;
-        when_loaded([this, socket = std::move(socket), msg = std::move(msg)] {
+        when_loaded([this, socket = std::move(socket), msg = std::move(msg), receipt] {
             const bool is_push = std::holds_alternative<proto::push_request>(msg);
             const auto t0 = clock::now();
             room_->handle_message(socket, msg, now());

@@ -29,6 +29,16 @@ public:
     virtual void join(core::socket_ref socket, bool is_readonly, std::weak_ptr<session_sink> sink) = 0;
     // A decoded client message from that socket.
     virtual void message(core::socket_ref socket, proto::client_message msg) = 0;
+    // message() with flow control: the room drops its copies of `receipt` once
+    // it has applied, forwarded or discarded the message, so a connection that
+    // holds the other end (a weak_ptr, or a destructor) learns how much of
+    // its input the room still has to work through. The default is message()
+    // with the receipt released at once.
+    virtual void submit(core::socket_ref socket, proto::client_message msg,
+                        std::shared_ptr<const void> receipt) {
+        (void)receipt;
+        message(std::move(socket), std::move(msg));
+    }
     // The socket closed or failed (SR6).
     virtual void leave(core::socket_ref socket) = 0;
     // The connection saw a protocol violation (bad JSON, bad message): the

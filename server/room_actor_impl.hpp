@@ -45,6 +45,8 @@ public:
     const std::string& id() const noexcept override { return id_; }
     void join(core::socket_ref socket, bool is_readonly, std::weak_ptr<session_sink> sink) override;
     void message(core::socket_ref socket, proto::client_message msg) override;
+    void submit(core::socket_ref socket, proto::client_message msg,
+                std::shared_ptr<const void> receipt) override;
     void leave(core::socket_ref socket) override;
     void reject(core::socket_ref socket, std::string reason) override;
 

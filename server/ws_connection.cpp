@@ -17,7 +17,6 @@
 #include <boost/beast/websocket.hpp>
 
 #include <atomic>
-#include <deque>
 #include <type_traits>
 #include <vector>
 
@@ -61,8 +60,19 @@ bool valid_utf8(std::string_view s) noexcept {
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-// A read buffer grown by one large message is given back past this size.
-constexpr std::size_t keep_read_buffer_bytes = 64 * 1024;
+// The buffer the writer joins data messages in is given back past this size,
+// so one burst does not pin memory for the rest of the session.
+constexpr std::size_t keep_write_buffer_bytes = 64 * 1024;
+// Input flow control: the reader reads the next frame only while the room
+// has less than this much of the connection's input left to work through,
+// so a room that falls behind slows its clients down through TCP instead of
+// queueing their messages without bound. A message counts its text plus a
+// fixed overhead, so a flood of tiny ones is bounded too.
+constexpr std::size_t read_budget_bytes = 16 * 1024;
+constexpr std::size_t per_message_overhead = 512;
+// Data messages queued together are joined into frames of at most this size
+// (a single larger message still goes as one frame).
+constexpr std::size_t max_coalesced_frame_bytes = 256 * 1024;
 
 std::atomic<std::uint64_t> next_socket_id{1};
 
@@ -128,8 +138,9 @@ public:
           target_(std::move(target)), peer_(std::move(peer)),
           ref_{target_.session_id, next_socket_id.fetch_add(1, std::memory_order_relaxed)},
           socket_id_(std::to_string(ref_.socket_id)), limits_(limits_for(ctx_->cfg)),
-          assembler_(limits_), wake_(executor_), write_deadline_(executor_) {
+          assembler_(limits_), wake_(executor_), write_deadline_(executor_), read_gate_(executor_) {
         wake_.expires_at(net::steady_timer::time_point::max());
+        read_gate_.expires_at(net::steady_timer::time_point::max());
     }
 
     ~ws_connection() override {
@@ -160,7 +171,9 @@ public:
         });
     }
 
-    net::awaitable<void> run(http_request req) {
+    // `self` keeps the connection alive for the coroutine's life.
+    net::awaitable<void> run(std::shared_ptr<ws_connection> self, http_request req) {
+        (void)self;
         const config& cfg = ctx_->cfg;
         auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
         timeouts.handshake_timeout = cfg.handshake_timeout; // also bounds the close handshake
@@ -177,10 +190,15 @@ public:
         ws_.text(true);
         beast::get_lowest_layer(ws_).expires_never(); // the websocket timeouts take over
 
-        auto [ec] = co_await ws_.async_accept(req, use_tuple);
-        if (ec) {
-            note_end(ec, "accept");
-            co_return;
+        {
+            // The request is not needed past the handshake: let it go with
+            // this scope rather than keep it for the session's life.
+            const http_request request = std::move(req);
+            auto [ec] = co_await ws_.async_accept(request, use_tuple);
+            if (ec) {
+                note_end(ec, "accept");
+                co_return;
+            }
         }
         actor_ = ctx_->rooms->acquire(target_.room_id);
         if (!actor_) { // shutting down: let the client retry elsewhere or later
@@ -218,6 +236,10 @@ private:
         co_await net::this_coro::throw_if_cancelled(false); // ends are values, see end_of_reading
         beast::flat_buffer buffer;
         for (;;) {
+            if (!co_await within_read_budget()) {
+                end_of_reading(net::error::operation_aborted);
+                co_return;
+            }
             auto [ec, n] = co_await ws_.async_read(buffer, use_tuple);
             if (ec) {
                 end_of_reading(ec);
@@ -225,24 +247,63 @@ private:
             }
             // After leaving, frames are only drained until the close handshake ends.
             if (!left_) handle_frame(buffer);
+            // Freed after every message: a malloc per message is cheap next to
+            // decoding it, and most sessions are idle most of the time (W3).
             buffer.consume(buffer.size());
-            if (buffer.capacity() > keep_read_buffer_bytes) buffer.shrink_to_fit();
+            buffer.shrink_to_fit();
         }
     }
 
+    // Waits while the room has read_budget_bytes or more of our input to get
+    // through; false when cancelled meanwhile.
+    net::awaitable<bool> within_read_budget() {
+        while (unreceipted_bytes_.load() >= read_budget_bytes) {
+            reader_parked_.store(true);
+            // A receipt may have come in since the check, and seen no one parked.
+            if (unreceipted_bytes_.load() < read_budget_bytes) {
+                reader_parked_.store(false);
+                break;
+            }
+            (void)co_await read_gate_.async_wait(use_tuple);
+            const auto state = co_await net::this_coro::cancellation_state;
+            if (state.cancelled() != net::cancellation_type::none) co_return false;
+        }
+        co_return true;
+    }
+
+    // Any thread: the room is done with a message of `n` accounted bytes.
+    void receipted(std::size_t n) {
+        unreceipted_bytes_.fetch_sub(n);
+        if (reader_parked_.exchange(false))
+            net::post(executor_, [self = this->shared_from_this()] { self->read_gate_.cancel(); });
+    }
+
+    // Released by the room when it is done with the message (room_actor::submit).
+    class receipt {
+    public:
+        receipt(std::weak_ptr<ws_connection> conn, std::size_t bytes)
+            : conn_(std::move(conn)), bytes_(bytes) {}
+        receipt(const receipt&) = delete;
+        receipt& operator=(const receipt&) = delete;
+        ~receipt() {
+            if (auto c = conn_.lock()) c->receipted(bytes_);
+        }
+
+    private:
+        std::weak_ptr<ws_connection> conn_;
+        std::size_t bytes_;
+    };
+
     net::awaitable<void> writer() {
         co_await net::this_coro::throw_if_cancelled(false);
-        std::vector<net::const_buffer> buffers;
         for (;;) {
             if (stopped_) co_return;
             if (!queue_.empty()) {
-                const core::outbound_message& message = queue_.front();
-                buffers.clear();
-                message.for_each_fragment(
-                    [&](std::string_view f) { buffers.emplace_back(f.data(), f.size()); });
+                const auto kind = queue_.front().kind;
+                const std::size_t bytes = take_frame();
                 writing_ = true;
                 arm_write_deadline(ctx_->cfg.idle_timeout);
-                auto [ec, n] = co_await ws_.async_write(buffers, use_tuple);
+                auto [ec, n] = co_await ws_.async_write(frame_, use_tuple);
                 writing_ = false;
                 disarm_write_deadline();
                 if (ec) {
@@ -250,10 +311,9 @@ private:
                     abort();
                     co_return;
                 }
-                const std::size_t size = message.size();
-                global_metrics().count_out(type_of(message.kind), size);
-                queue_.pop_front();
-                release(size);
+                global_metrics().count_out(type_of(kind), n);
+                release(bytes);
+                finish_frame();
                 continue;
             }
             if (close_reason_) {
@@ -268,6 +328,41 @@ private:
             const auto state = co_await net::this_coro::cancellation_state;
             if (state.cancelled() != net::cancellation_type::none) co_return;
         }
+    }
+
+    // Moves the next frame's messages out of the queue and points frame_ at
+    // its bytes; returns the queued bytes it accounts for. Data messages
+    // queued together become one frame in one reused buffer, so a frame is
+    // one contiguous write (one sendmsg) however many patches it carries.
+    // Other kinds (connect, pong, custom) have a fragment or three and are
+    // sent from their own shared bytes: a 5 MB connect is not copied.
+    std::size_t take_frame() {
+        frame_.clear();
+        const std::size_t run =
+            core::data_run_length(queue_.begin(), queue_.end(), max_coalesced_frame_bytes);
+        if (run == 0) {
+            sending_ = std::move(queue_.front());
+            queue_.erase(queue_.begin());
+            sending_.for_each_fragment([&](std::string_view f) { frame_.emplace_back(f.data(), f.size()); });
+            return sending_.size();
+        }
+        const auto end = queue_.begin() + static_cast<std::ptrdiff_t>(run);
+        core::coalesce_data(queue_.begin(), end, write_buffer_);
+        std::size_t bytes = 0;
+        for (auto it = queue_.begin(); it != end; ++it) bytes += it->size();
+        queue_.erase(queue_.begin(), end);
+        frame_.emplace_back(write_buffer_.data(), write_buffer_.size());
+        return bytes;
+    }
+
+    void finish_frame() {
+        frame_.clear();
+        sending_.parts.clear();
+        write_buffer_.clear();
+        if (queue_.empty() && queue_.capacity() > 16) queue_.shrink_to_fit();
+        // A burst (a big batch after a stall) must not pin its buffer for the
+        // life of an idle session.
+        if (write_buffer_.capacity() > keep_write_buffer_bytes) write_buffer_.shrink_to_fit();
     }
 
     // The actor boundary of the writer: log, and end the connection.
@@ -306,7 +401,10 @@ private:
             return;
         }
         global_metrics().count_in(type_of(decoded.value()), message.text.size());
-        actor_->message(ref_, std::move(decoded).value());
+        const std::size_t cost = message.text.size() + per_message_overhead;
+        unreceipted_bytes_.fetch_add(cost);
+        auto r = std::make_shared<const receipt>(this->weak_from_this(), cost);
+        actor_->submit(ref_, std::move(decoded).value(), std::move(r));
     }
 
     void on_assembly_error(const proto::assembly_error& e) {
@@ -384,13 +482,10 @@ private:
         wake_.cancel_one();
     }
 
-    // Keeps the message being written: its buffers are in use.
+    // The frame being written is out of the queue already (take_frame).
     void drop_queue() {
-        const std::size_t keep = writing_ && !queue_.empty() ? 1 : 0;
-        while (queue_.size() > keep) {
-            release(queue_.back().size());
-            queue_.pop_back();
-        }
+        for (const auto& m : queue_) release(m.size());
+        queue_.clear();
     }
 
     void release(std::size_t n) noexcept {
@@ -443,11 +538,19 @@ private:
     proto::chunk_assembler assembler_;
     std::shared_ptr<room_actor> actor_;
 
-    std::deque<core::outbound_message> queue_;
+    // A vector, not a deque: std::deque allocates ~600 bytes even when empty,
+    // and this queue is empty for most of an idle session's life.
+    std::vector<core::outbound_message> queue_;
+    std::string write_buffer_;           // coalesced data frames, reused
+    core::outbound_message sending_;     // a message written from its own bytes
+    std::vector<net::const_buffer> frame_; // what the write in progress sends
     std::atomic<std::size_t> queued_bytes_{0}; // delivered and not yet written or dropped
     net::steady_timer wake_;                   // the writer's condition variable
     net::steady_timer write_deadline_;
     std::uint64_t write_generation_ = 0;
+    net::steady_timer read_gate_;                   // the reader waits here for receipts
+    std::atomic<std::size_t> unreceipted_bytes_{0}; // input the room has not finished
+    std::atomic<bool> reader_parked_{false};
     std::optional<websocket::close_reason> close_reason_; // to send once the queue is written
     std::optional<std::uint16_t> close_code_;             // sent or received, for the log
     std::string end_reason_;
@@ -459,24 +562,23 @@ private:
 };
 
 template <class Stream>
-net::awaitable<void> serve(Stream stream, http_request req, connect_target target,
+net::awaitable<void> serve(Stream&& stream, http_request req, connect_target target,
                            std::shared_ptr<connection_context> ctx, std::string peer) {
     auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream), std::move(ctx),
                                                         std::move(target), std::move(peer));
-    co_await conn->run(std::move(req));
+    return conn->run(conn, std::move(req));
 }
 
 } // namespace
 
-net::awaitable<void> run_websocket(beast::tcp_stream stream, http_request req, connect_target target,
-                                   std::shared_ptr<connection_context> ctx, std::string peer) {
-    return serve(std::move(stream), std::move(req), std::move(target), std::move(ctx), std::move(peer));
-}
-
-net::awaitable<void> run_websocket(beast::ssl_stream<beast::tcp_stream> stream, http_request req,
-                                   connect_target target, std::shared_ptr<connection_context> ctx,
+net::awaitable<void> run_websocket(websocket_upgrade upgrade, std::shared_ptr<connection_context> ctx,
                                    std::string peer) {
-    return serve(std::move(stream), std::move(req), std::move(target), std::move(ctx), std::move(peer));
+    return std::visit(
+        [&](auto& stream) {
+            return serve(std::move(stream), std::move(upgrade.req), std::move(upgrade.target),
+                         std::move(ctx), std::move(peer));
+        },
+        upgrade.stream);
 }
 
 } // namespace tlsync::server

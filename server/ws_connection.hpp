@@ -5,26 +5,20 @@
 // frame) on the connection's strand.
 
 #include "server/connection_context.hpp"
-#include "server/http_routes.hpp"
+#include "server/http_session.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <string>
 #include <string_view>
 
 namespace tlsync::server {
 
-// Accepts the upgrade `req` on `stream` (already past TLS, if any), joins the
-// room of `target` and serves the session until the websocket closes. Must be
-// awaited on the stream's strand. Terminal cancellation cuts the connection.
-[[nodiscard]] net::awaitable<void> run_websocket(beast::tcp_stream stream, http_request req,
-                                                 connect_target target,
-                                                 std::shared_ptr<connection_context> ctx,
-                                                 std::string peer);
-[[nodiscard]] net::awaitable<void> run_websocket(beast::ssl_stream<beast::tcp_stream> stream,
-                                                 http_request req, connect_target target,
+// Accepts the upgrade on its stream (already past TLS, if any), joins the
+// room of its target and serves the session until the websocket closes. Runs
+// on the stream's strand, as a coroutine of its own (see run_connection).
+// Terminal cancellation cuts the connection.
+[[nodiscard]] net::awaitable<void> run_websocket(websocket_upgrade upgrade,
                                                  std::shared_ptr<connection_context> ctx,
                                                  std::string peer);
 

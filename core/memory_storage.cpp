@@ -90,6 +90,26 @@ class memory_txn final : public storage_txn {
         return out;
     }
 
+    [[nodiscard]] std::optional<bool> changes_since_wipe_all(std::int64_t since) const override {
+        check_open();
+        if (since == s_.clock_) return std::nullopt;
+        return wipe_all_since(since);
+    }
+
+    void visit_changes_since(
+        std::int64_t since, const std::function<void(std::string_view, const json::object&)>& put,
+        const std::function<void(std::string_view)>& remove) const override {
+        check_open();
+        if (since == s_.clock_) return;
+        const bool wipe_all = wipe_all_since(since);
+        if (since > s_.clock_) since = -1; // as get_changes_since
+        for (const auto& [id, doc] : s_.documents_)
+            if (wipe_all || doc.last_changed_clock > since) put(id, doc.state);
+        if (!wipe_all)
+            for (const auto& [id, tclock] : s_.tombstones_)
+                if (tclock > since) remove(id);
+    }
+
     [[nodiscard]] forward_diff changes() const {
         std::map<std::string, std::optional<json::object>, std::less<>> before;
         for (const auto& [id, o] : originals_)
@@ -120,6 +140,12 @@ class memory_txn final : public storage_txn {
         std::optional<stored_document> doc;
         std::optional<std::int64_t> tombstone;
     };
+
+    // get_changes_since's rule: a client from another timeline (ahead of us)
+    // or from before the pruned history starts over.
+    [[nodiscard]] bool wipe_all_since(std::int64_t since) const noexcept {
+        return (since > s_.clock_ ? -1 : since) < s_.history_start_;
+    }
 
     void check_open() const {
         if (closed_) throw storage_error("Transaction has ended");

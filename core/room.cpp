@@ -34,6 +34,7 @@ room::room(std::shared_ptr<const schema> s, std::unique_ptr<sync_storage> storag
     server_group_ = std::make_shared<detail::schema_group>();
     server_group_->serialized = schema_->serialize(); // RC1: JSON has no undefined to strip
     server_group_->key = json::serialize(server_group_->serialized);
+    proto::append_json(server_schema_text_, server_group_->serialized);
 
     // RC3: bring stored data up to this schema before anyone sees it.
     const auto result =
@@ -316,6 +317,10 @@ void room::on_timer(timestamp now) {
 // ------------------------------------------------------------------ sending
 
 void room::send(room_session& s, outbound_kind kind, shared_text text) {
+    send(s, outbound_message{kind, {std::move(text)}});
+}
+
+void room::send(room_session& s, outbound_message message) {
     if (s.state != session_state::connected) {
         warn("tried to send to a session that is not connected: " + s.id);
         return;
@@ -325,8 +330,8 @@ void room::send(room_session& s, outbound_kind kind, shared_text text) {
         return;
     }
     // RB2: keep order with buffered data messages; pong may overtake them.
-    if (kind != outbound_kind::pong) flush_data(s);
-    actions_.emplace_back(send_action{s.ref(), {kind, {std::move(text)}}});
+    if (message.kind != outbound_kind::pong) flush_data(s);
+    actions_.emplace_back(send_action{s.ref(), std::move(message)});
 }
 
 void room::send_data(room_session& s, shared_text event) {

@@ -163,6 +163,10 @@ private:
                   push_outcome& out);
 
     void send(detail::room_session& s, outbound_kind kind, shared_text text);
+    void send(detail::room_session& s, outbound_message message);
+    outbound_message encode_connect(const detail::room_session& s,
+                                    const proto::connect_request& msg, const storage_txn& txn);
+    shared_text full_state_text(const storage_txn& txn, std::int64_t clock);
     void send_data(detail::room_session& s, shared_text event);
     void flush_data(detail::room_session& s);
     void cancel_session(std::string_view session_id, timestamp now);
@@ -192,6 +196,10 @@ private:
     std::unordered_map<std::string, json::object> presence_; // presence id -> record
     std::unordered_map<std::string, std::weak_ptr<detail::schema_group>> groups_;
     std::shared_ptr<detail::schema_group> server_group_;
+    std::string server_schema_text_; // encoded once, for connect responses
+    // Every document encoded as connect diff entries, at full_state_clock_.
+    shared_text full_state_;
+    std::int64_t full_state_clock_ = 0;
     // Armed flushes in arm order. Every window has the same length and time
     // never goes back, so this is sorted by deadline; stale entries are skipped.
     std::deque<std::pair<timestamp, std::string>> flush_queue_;

@@ -33,6 +33,14 @@ proto::network_diff network_diff_of(const forward_diff& d, bool legacy_append_mo
     return out;
 }
 
+// One `"id":["put",record]` entry of a network diff, as append_network_diff writes it.
+void append_put(std::string& out, std::string_view id, const json::object& record) {
+    proto::append_json_string(out, id);
+    out += R"(:["put",)";
+    proto::append_json(out, record);
+    out += ']';
+}
+
 // getVersionMismatchReason: a client that knows a sequence we do not, or is
 // ahead of us on one, needs a newer server; otherwise it is the one behind.
 std::string_view version_mismatch_reason(const json::object& theirs, const json::object& ours) {
@@ -115,11 +123,15 @@ void room::handle_connect(room_session& s, const proto::connect_request& msg, ti
     }
 
     const std::string session_id = s.id;
-    std::optional<proto::connect_event> response;
+    std::optional<outbound_message> response;
     storage_->transaction([&](storage_txn& txn) {
         broadcast_changes(txn);
         // HS6: a forced reconnect while we looked may have removed us.
         if (!sessions_.contains(session_id)) return;
+        if (!group->requires_down_migrations()) { // MG3: the common case
+            response = encode_connect(s, msg, txn);
+            return;
+        }
 
         forward_diff presence;
         for (const auto& [id, record] : presence_)
@@ -141,14 +153,15 @@ void room::handle_connect(room_session& s, const proto::connect_request& msg, ti
             }
             for (auto& [id, op] : *docs) diff->set(id, op);
         }
-        response.emplace();
-        response->hydration = changes && changes->wipe_all ? proto::hydration_type::wipe_all
-                                                           : proto::hydration_type::wipe_presence;
-        response->connect_request_id = msg.connect_request_id;
-        response->schema = server_group_->serialized;
-        response->diff = std::move(*diff);
-        response->server_clock = txn.get_clock();
-        response->is_readonly = s.is_readonly;
+        proto::connect_event event;
+        event.hydration = changes && changes->wipe_all ? proto::hydration_type::wipe_all
+                                                       : proto::hydration_type::wipe_presence;
+        event.connect_request_id = msg.connect_request_id;
+        event.schema = server_group_->serialized;
+        event.diff = std::move(*diff);
+        event.server_clock = txn.get_clock();
+        event.is_readonly = s.is_readonly;
+        response = outbound_message{outbound_kind::connect, {make_shared_text(proto::encode(event))}};
     });
     if (!response || !sessions_.contains(session_id)) return;
 
@@ -157,7 +170,85 @@ void room::handle_connect(room_session& s, const proto::connect_request& msg, ti
     s.last_interaction = now;
     s.flush_at.reset();
     s.outstanding.clear();
-    send(s, outbound_kind::connect, make_shared_text(proto::encode(*response)));
+    send(s, std::move(*response));
+}
+
+// The connect response for a session on the server's schema, written straight
+// from the store: no network_diff, no record copies. The same bytes as
+// proto::encode(connect_event) of the general path. The documents go in their
+// own fragment so that a full state can be shared: every client of a
+// reconnect storm (a deploy) gets the same bytes, encoded once per clock.
+outbound_message room::encode_connect(const room_session& s, const proto::connect_request& msg,
+                                      const storage_txn& txn) {
+    const auto wipe_all = txn.changes_since_wipe_all(msg.last_server_clock);
+    const std::int64_t clock = txn.get_clock();
+
+    std::string head;
+    head.reserve(server_schema_text_.size() + 256 + 256 * presence_.size());
+    head += R"({"type":"connect","connectRequestId":)";
+    proto::append_json_string(head, msg.connect_request_id);
+    head += wipe_all.value_or(false) ? R"(,"hydrationType":"wipe_all")"
+                                     : R"(,"hydrationType":"wipe_presence")";
+    head += R"(,"protocolVersion":)";
+    head += std::to_string(proto::protocol_version);
+    head += R"(,"schema":)";
+    head += server_schema_text_;
+    head += R"(,"serverClock":)";
+    head += std::to_string(clock);
+    head += R"(,"diff":{)";
+    bool empty = true;
+    for (const auto& [id, record] : presence_) {
+        if (id == s.presence_id) continue;
+        if (!empty) head += ',';
+        empty = false;
+        append_put(head, id, record);
+    }
+
+    shared_text documents;
+    if (wipe_all && *wipe_all) {
+        documents = full_state_text(txn, clock);
+    } else if (wipe_all) {
+        std::string d;
+        txn.visit_changes_since(
+            msg.last_server_clock,
+            [&](std::string_view id, const json::object& state) {
+                if (!d.empty()) d += ',';
+                append_put(d, id, state);
+            },
+            [&](std::string_view id) {
+                if (!d.empty()) d += ',';
+                proto::append_json_string(d, id);
+                d += R"(:["remove"])";
+            });
+        documents = make_shared_text(std::move(d));
+    }
+    if (documents && !documents->empty() && !empty) head += ',';
+
+    std::string tail = s.is_readonly ? R"(},"isReadonly":true})" : R"(},"isReadonly":false})";
+    outbound_message m{outbound_kind::connect, {}};
+    m.parts.reserve(3);
+    m.parts.push_back(make_shared_text(std::move(head)));
+    if (documents && !documents->empty()) m.parts.push_back(std::move(documents));
+    m.parts.push_back(make_shared_text(std::move(tail)));
+    return m;
+}
+
+// Every document as network diff puts, cached by document clock: the clock
+// moves with every write (SS9), so an equal clock means equal documents.
+shared_text room::full_state_text(const storage_txn& txn, std::int64_t clock) {
+    if (full_state_ && full_state_clock_ == clock) return full_state_;
+    std::string out;
+    out.reserve(full_state_ ? full_state_->size() + full_state_->size() / 8 : 4096);
+    txn.visit_changes_since(
+        -1,
+        [&](std::string_view id, const json::object& state) {
+            if (!out.empty()) out += ',';
+            append_put(out, id, state);
+        },
+        [](std::string_view) {});
+    full_state_ = make_shared_text(std::move(out));
+    full_state_clock_ = clock;
+    return full_state_;
 }
 
 // ------------------------------------------------------------------ broadcast

@@ -46,6 +46,21 @@ compute_tombstone_pruning(const std::vector<std::pair<std::string, std::int64_t>
     return result;
 }
 
+std::optional<bool> storage_txn::changes_since_wipe_all(std::int64_t since) const {
+    const auto changes = get_changes_since(since);
+    if (!changes) return std::nullopt;
+    return changes->wipe_all;
+}
+
+void storage_txn::visit_changes_since(
+    std::int64_t since, const std::function<void(std::string_view, const json::object&)>& put,
+    const std::function<void(std::string_view)>& remove) const {
+    const auto changes = get_changes_since(since);
+    if (!changes) return;
+    for (const auto& [id, p] : changes->diff.puts) put(id, p.after);
+    for (const auto& id : changes->diff.deletes) remove(id);
+}
+
 void load_snapshot_into_storage(storage_txn& txn, const room_snapshot& snapshot) {
     if (!snapshot.schema) throw storage_error("load_snapshot_into_storage: snapshot has no schema");
     std::set<std::string, std::less<>> ids;

@@ -109,6 +109,18 @@ class storage_txn {
     // SS15: nullopt when `since` equals the current clock.
     [[nodiscard]] virtual std::optional<changes_since>
     get_changes_since(std::int64_t since) const = 0;
+
+    // get_changes_since without building it, for encoders that write the
+    // records straight out (the connect response of a 10,000-record room is
+    // megabytes): what it would answer, nullopt or its wipe_all ...
+    [[nodiscard]] virtual std::optional<bool> changes_since_wipe_all(std::int64_t since) const;
+    // ... and its puts and deletes, in that order, by reference. The
+    // references are valid during the call. The defaults go through
+    // get_changes_since; memory_storage copies nothing.
+    virtual void
+    visit_changes_since(std::int64_t since,
+                        const std::function<void(std::string_view, const json::object&)>& put,
+                        const std::function<void(std::string_view)>& remove) const;
 };
 
 struct txn_options {

@@ -88,7 +88,24 @@ std::span<const std::byte> sqlite_cursor::get_blob(int col) const {
 
 // ---------------------------------------------------------------- connection
 
+namespace {
+
+// Process-wide, before SQLite initializes: no up-front bulk page-cache
+// allocation per connection (20 pages, ~87 KB, held for the handle's life
+// whether a room ever reads that much or not). Pages are allocated as used.
+// A no-op (SQLITE_MISUSE) if someone initialized SQLite first.
+void configure_sqlite_once() {
+    static const bool done = [] {
+        sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0);
+        return true;
+    }();
+    (void)done;
+}
+
+} // namespace
+
 sqlite_db::sqlite_db(const std::string& path, const sqlite_options& opts) {
+    configure_sqlite_once();
     const int rc =
         sqlite3_open_v2(path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -100,6 +117,8 @@ sqlite_db::sqlite_db(const std::string& path, const sqlite_options& opts) {
     }
     try {
         sqlite3_extended_result_codes(db_, 1);
+        // Before the first statement: lookaside cannot change while in use.
+        if (opts.small_lookaside) sqlite3_db_config(db_, SQLITE_DBCONFIG_LOOKASIDE, nullptr, 128, 32);
         if (const int r = sqlite3_busy_timeout(db_, static_cast<int>(opts.busy_timeout.count()));
             r != SQLITE_OK)
             fail(db_, r, "busy_timeout");
@@ -116,6 +135,7 @@ sqlite_db::sqlite_db(const std::string& path, const sqlite_options& opts) {
         }
         exec(opts.synchronous == sqlite_synchronous::full ? "PRAGMA synchronous=FULL"
                                                           : "PRAGMA synchronous=NORMAL");
+        exec("PRAGMA cache_size=-" + std::to_string(opts.cache_kib));
     } catch (...) {
         statements_.clear();
         sqlite3_close_v2(db_);
@@ -127,6 +147,8 @@ sqlite_db::~sqlite_db() {
     statements_.clear(); // finalize before close, or close reports SQLITE_BUSY
     sqlite3_close_v2(db_);
 }
+
+void sqlite_db::release_memory() noexcept { sqlite3_db_release_memory(db_); }
 
 void sqlite_db::exec(std::string_view sql) {
     const std::string s(sql);

@@ -104,6 +104,12 @@ struct sqlite_options {
     // NORMAL under WAL survives a killed process; FULL also survives power loss.
     sqlite_synchronous synchronous = sqlite_synchronous::normal;
     std::chrono::milliseconds busy_timeout{5000};
+    // A server keeps one handle per loaded room, most of them small and idle:
+    // SQLite's defaults (a page cache of up to 2 MB and 120 KB of lookaside
+    // per handle) would cost more than the room's own data. Reads past the
+    // cache come from the OS page cache.
+    int cache_kib = 256;
+    bool small_lookaside = true;
 };
 
 class sqlite_db {
@@ -121,6 +127,9 @@ class sqlite_db {
     [[nodiscard]] bool table_exists(std::string_view name);
     [[nodiscard]] bool in_transaction() const noexcept;
     [[nodiscard]] sqlite3* handle() const noexcept { return db_; }
+    // Gives back the page cache and other memory SQLite can do without; for
+    // handles that sit idle between bursts (a room between flushes).
+    void release_memory() noexcept;
 
     // Runs `f` inside BEGIN IMMEDIATE ... COMMIT (a SAVEPOINT when nested);
     // rolls back and rethrows when `f` or the commit throws.

@@ -237,6 +237,8 @@ room_snapshot sqlite_storage::get_snapshot() const {
             s.tombstones.emplace(t.get_text(0), t.get_int64(1));
         s.schema = read_schema();
     });
+    // The room now runs from memory; this handle only writes deltas from here on.
+    db_->release_memory();
     return s;
 }
 

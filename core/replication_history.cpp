@@ -238,6 +238,15 @@ std::vector<user_delivery> replication_history::record(std::span<const transacti
     return out;
 }
 
+void replication_history::advance(lsn to) {
+    db_->transaction([&] {
+        auto m = meta();
+        if (to <= m.recorded) return;
+        m.recorded = to;
+        set_meta(m);
+    });
+}
+
 std::optional<user_delivery> replication_history::lsn_update(std::string_view user_id, std::int64_t now_ms) {
     auto m = meta();
     return db_->transaction([&] { return next_delivery(std::string(user_id), m.recorded, {}, now_ms, m.epoch); });
@@ -309,6 +318,19 @@ void replication_history::unregister_user(std::string_view user_id) {
     db_->transaction([&] {
         db_->prepare("DELETE FROM active_user WHERE id = ?").run(user_id);
         db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ?").run(user_id);
+    });
+}
+
+bool replication_history::unregister_user_if(std::string_view user_id, std::string_view boot_id) {
+    return db_->transaction([&] {
+        {
+            auto c = db_->prepare("SELECT 1 FROM active_user WHERE id = ? AND sequence_id_suffix = ?")
+                         .query(user_id, boot_id);
+            if (!c.next()) return false;
+        }
+        db_->prepare("DELETE FROM active_user WHERE id = ?").run(user_id);
+        db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ?").run(user_id);
+        return true;
     });
 }
 

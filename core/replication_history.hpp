@@ -90,11 +90,19 @@ public:
     // is the last transaction's end LSN: safe to acknowledge.
     std::vector<user_delivery> record(std::span<const transaction> txs, std::int64_t now_ms);
 
+    // The stream was idle up to `to` (nothing open, everything recorded):
+    // recorded = to, so that acknowledging `to` keeps continuity.
+    void advance(lsn to);
+
     // A user (re)connects having seen everything up to `seen`. Replaces any
     // previous registration of the user.
     registration register_user(std::string_view user_id, lsn seen, std::span<const std::string> guest_file_ids,
                                std::string_view boot_id, std::int64_t now_ms);
     void unregister_user(std::string_view user_id);
+    // Unregisters only the registration made with `boot_id`: a late
+    // unregister of an earlier connection must not undo a newer one.
+    // Returns whether it did.
+    bool unregister_user_if(std::string_view user_id, std::string_view boot_id);
     [[nodiscard]] bool is_active(std::string_view user_id);
     // requestLsnUpdate: an empty delivery at the recorded LSN, or nullopt when
     // the user is not active.

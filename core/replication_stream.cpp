@@ -20,8 +20,17 @@ void replication_stream::on_copy_data(std::string_view bytes, stream_time now) {
         ++stats_.keepalives;
         wal_end_ = std::max(wal_end_, k->wal_end);
         // The reply carries the recorded LSN, never the keepalive's walEnd:
-        // that runs ahead of commits we may not have recorded.
+        // that runs ahead of commits we may not have recorded...
         if (k->reply_requested) send_status(false);
+        // ...unless nothing is in flight: no transaction open, everything
+        // handed out recorded. The walsender sends in order, so every commit
+        // before walEnd has arrived; the caller records walEnd, then acks it.
+        if (!collator_.in_transaction() && delivered_ <= recorded_ && k->wal_end > recorded_ &&
+            k->wal_end > advance_asked_) {
+            advance_asked_ = k->wal_end;
+            ++stats_.advances;
+            actions_.emplace_back(stream_action::advance{k->wal_end});
+        }
         return;
     }
 
@@ -41,6 +50,7 @@ void replication_stream::on_copy_data(std::string_view bytes, stream_time now) {
                     return;
                 }
                 ++stats_.transactions;
+                delivered_ = std::max(delivered_, o.end_lsn);
                 actions_.emplace_back(stream_action::deliver{std::move(o)});
             }
         },

@@ -44,6 +44,15 @@ struct deliver {
 struct message {
     logical_message m;
 };
+// Idle: nothing is open or unrecorded, and the server has sent everything up
+// to `to` (a keepalive's walEnd). Record `to` as the recorded position, then
+// call on_recorded(to). Without this an idle slot is never acknowledged past
+// the last commit: WAL is retained, and a fast shutdown of the server waits
+// forever for its logical walsender to be confirmed up to the shutdown
+// checkpoint.
+struct advance {
+    lsn to;
+};
 // Send as a standby status update; the I/O layer sets client_time.
 struct send_status {
     standby_status status;
@@ -55,7 +64,7 @@ struct fail {
 } // namespace stream_action
 
 using stream_output = std::variant<stream_action::deliver, stream_action::message,
-                                   stream_action::send_status, stream_action::fail>;
+                                   stream_action::send_status, stream_action::fail, stream_action::advance>;
 
 struct stream_stats {
     std::uint64_t messages = 0;     // CopyData messages received
@@ -63,6 +72,7 @@ struct stream_stats {
     std::uint64_t transactions = 0; // delivered
     std::uint64_t redelivered = 0;  // dropped as already recorded
     std::uint64_t status_sent = 0;
+    std::uint64_t advances = 0;     // idle acknowledgements past the last commit
 };
 
 class replication_stream {
@@ -94,6 +104,8 @@ private:
     stream_config cfg_;
     transaction_collator collator_;
     lsn recorded_;
+    lsn delivered_;       // end of the last transaction handed out
+    lsn advance_asked_;   // the last advance action
     lsn wal_end_;
     stream_time last_received_;
     stream_time last_ping_;

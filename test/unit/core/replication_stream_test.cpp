@@ -20,6 +20,7 @@ struct collected {
     std::vector<logical_message> messages;
     std::vector<standby_status> statuses;
     std::vector<std::string> failures;
+    std::vector<lsn> advances;
 };
 
 collected drain(replication_stream& s) {
@@ -28,6 +29,7 @@ collected drain(replication_stream& s) {
         if (auto* d = std::get_if<stream_action::deliver>(&a)) c.delivered.push_back(std::move(d->t));
         else if (auto* m = std::get_if<stream_action::message>(&a)) c.messages.push_back(std::move(m->m));
         else if (auto* st = std::get_if<stream_action::send_status>(&a)) c.statuses.push_back(st->status);
+        else if (auto* ad = std::get_if<stream_action::advance>(&a)) c.advances.push_back(ad->to);
         else c.failures.push_back(std::get<stream_action::fail>(a).reason);
     }
     return c;
@@ -81,9 +83,38 @@ BOOST_AUTO_TEST_CASE(keepalive_reply_carries_recorded_lsn_not_wal_end) {
     BOOST_REQUIRE(c.statuses.size() == 1u);
     BOOST_TEST(c.statuses[0].flushed.value == 0x500u);
     BOOST_TEST(s.server_wal_end().value == 0x9000u);
+    BOOST_REQUIRE(c.advances.size() == 1u); // idle: walEnd may be recorded, then acknowledged
+    BOOST_TEST(c.advances[0].value == 0x9000u);
     s.on_copy_data(keepalive(0x9100, false), milliseconds(2));
-    BOOST_TEST(drain(s).statuses.empty());
+    auto c2 = drain(s);
+    BOOST_TEST(c2.statuses.empty());
+    BOOST_TEST(c2.advances.size() == 1u);
     BOOST_TEST(s.stats().keepalives == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(idle_wal_end_is_acknowledged_only_once_recorded_and_never_mid_transaction) {
+    replication_stream s(L("0/500"), {}, milliseconds(0));
+    // A transaction is open: no advance.
+    s.on_copy_data(xlog(0x600, R"({"action":"B","xid":1,"lsn":"0/700","nextlsn":"0/800"})"), milliseconds(1));
+    s.on_copy_data(keepalive(0x650, false), milliseconds(1));
+    BOOST_TEST(drain(s).advances.empty());
+    s.on_copy_data(xlog(0x700, R"({"action":"C","xid":1,"lsn":"0/700","nextlsn":"0/800"})"), milliseconds(2));
+    auto c = drain(s);
+    BOOST_REQUIRE(c.delivered.size() == 1u);
+    // Delivered but not yet recorded: no advance either.
+    s.on_copy_data(keepalive(0x900, false), milliseconds(3));
+    BOOST_TEST(drain(s).advances.empty());
+    s.on_recorded(L("0/800"), milliseconds(4));
+    BOOST_TEST(drain(s).statuses.at(0).flushed.value == 0x800u);
+    s.on_copy_data(keepalive(0x900, false), milliseconds(5));
+    auto c2 = drain(s);
+    BOOST_REQUIRE(c2.advances.size() == 1u);
+    BOOST_TEST(c2.advances[0].value == 0x900u);
+    BOOST_TEST(c2.statuses.empty()); // acknowledged only after the caller records it
+    s.on_recorded(L("0/900"), milliseconds(6));
+    BOOST_TEST(drain(s).statuses.at(0).flushed.value == 0x900u);
+    s.on_copy_data(keepalive(0x900, false), milliseconds(7));
+    BOOST_TEST(drain(s).advances.empty()); // nothing new
 }
 
 BOOST_AUTO_TEST_CASE(drops_redelivered_transactions) {

@@ -4,6 +4,7 @@
 // they are safe file names). Every call here blocks on disk I/O and runs on
 // the blocking thread pool, never on a room's strand.
 
+#include "core/schema.hpp"
 #include "core/sqlite_storage.hpp"
 #include "server/config.hpp"
 
@@ -20,6 +21,18 @@ public:
 
     // The persisted state; a new room gets tldraw's default document + page.
     [[nodiscard]] core::room_snapshot load();
+    // The persisted state migrated up to `schema` on disk (RC3, SL4): when the
+    // stored schema is older, the migration runs in memory; if it changes a
+    // record or moves a sequence the room already had, the file is first
+    // copied to backup_path(); then the result is written in one SQLite
+    // transaction. Throws when the stored data cannot be migrated (nothing is
+    // written then).
+    [[nodiscard]] core::room_snapshot load(const core::schema& schema);
+
+    // Where load(schema) keeps the old state: <data-dir>/rooms/backup/
+    // <room id>.<hash of the old serialized schema>.sqlite ("-2", "-3", ...
+    // before ".sqlite" when that exists already). Empty until a backup is made.
+    [[nodiscard]] const std::filesystem::path& backup_path() const noexcept { return backup_path_; }
     // One SQLite transaction (write-behind of memory_storage::delta_since).
     void write(const core::room_delta& delta);
 
@@ -33,7 +46,11 @@ public:
     static void prepare_data_dir(const config& cfg);
 
 private:
+    void back_up(const json::object& old_schema);
+
+    std::string room_id_;
     std::filesystem::path path_;
+    std::filesystem::path backup_path_;
     std::shared_ptr<core::sqlite_db> db_;
     std::unique_ptr<core::sqlite_storage> storage_;
 };

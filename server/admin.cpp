@@ -134,7 +134,8 @@ void apply_update(core::room& r, const json::object& body) {
 
 class admin_api {
 public:
-    admin_api(std::shared_ptr<room_registry> rooms, const config& cfg) : rooms_(std::move(rooms)), cfg_(cfg) {}
+    admin_api(std::shared_ptr<room_registry> rooms, const config& cfg, diagnostics_provider diagnostics)
+        : rooms_(std::move(rooms)), cfg_(cfg), diagnostics_(std::move(diagnostics)) {}
 
     net::awaitable<http_response> handle(const http_request& req) {
         if (!token_matches(req[http::field::authorization], cfg_.admin_token)) {
@@ -161,6 +162,13 @@ private:
         const auto [path, query] = split_target(req.target());
         const auto seg = segments(path); // "admin", "rooms", ...
         const auto method = req.method();
+        if (path == "/replicator/diagnostics") {
+            require(method == http::verb::get, req);
+            if (!diagnostics_)
+                throw admin_error{http::status::not_found, "no replicator: start tlsyncd with --postgres"};
+            auto body = co_await diagnostics_();
+            co_return json_response(http::status::ok, body, req);
+        }
         if (seg.size() < 2 || seg[1] != "rooms") throw admin_error{http::status::not_found, "no such admin endpoint"};
         if (seg.size() == 2) {
             require(method == http::verb::get, req);
@@ -282,12 +290,14 @@ private:
 
     std::shared_ptr<room_registry> rooms_;
     const config& cfg_;
+    diagnostics_provider diagnostics_;
 };
 
 } // namespace
 
-admin_handler make_admin_handler(std::shared_ptr<room_registry> rooms, const config& cfg) {
-    auto api = std::make_shared<admin_api>(std::move(rooms), cfg);
+admin_handler make_admin_handler(std::shared_ptr<room_registry> rooms, const config& cfg,
+                                 diagnostics_provider diagnostics) {
+    auto api = std::make_shared<admin_api>(std::move(rooms), cfg, std::move(diagnostics));
     return [api](const http_request& req) { return api->handle(req); };
 }
 

@@ -14,13 +14,22 @@
 //   POST   /admin/rooms/{id}/sessions/{sid}/close     {"reason": "FORBIDDEN"} (optional): 4099
 //                                                     close with that reason, else a plain close
 //   POST   /admin/rooms/{id}/sessions/{sid}/custom    body = any JSON: sent as a custom message
+//   GET    /replicator/diagnostics                    replicator, history, pool and user
+//                                                     sockets (404 without --postgres)
 
 #include "server/connection_context.hpp"
 
+#include <boost/json/object.hpp>
+
+#include <functional>
 #include <memory>
 
 namespace tlsync::server {
 
-[[nodiscard]] admin_handler make_admin_handler(std::shared_ptr<room_registry> rooms, const config& cfg);
+// The body of GET /replicator/diagnostics; empty when there is no replicator.
+using diagnostics_provider = std::function<net::awaitable<boost::json::object>()>;
+
+[[nodiscard]] admin_handler make_admin_handler(std::shared_ptr<room_registry> rooms, const config& cfg,
+                                               diagnostics_provider diagnostics = {});
 
 } // namespace tlsync::server

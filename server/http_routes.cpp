@@ -10,6 +10,8 @@ namespace {
 
 constexpr std::string_view connect_prefix = "/connect/";
 constexpr std::string_view admin_prefix = "/admin/";
+constexpr std::string_view app_prefix = "/app/";
+constexpr std::string_view diagnostics_path = "/replicator/diagnostics";
 
 int hex_value(char c) noexcept {
     if (c >= '0' && c <= '9') return c - '0';
@@ -49,6 +51,48 @@ route_result route_connect(const http_request& req, std::string_view path, std::
     return connect_target{*room_id, std::move(*session_id),
                           query_param(query, "storeId").value_or(std::string{}),
                           readonly && (*readonly == "1" || *readonly == "true")};
+}
+
+bool valid_lsn_text(std::string_view s) noexcept {
+    const auto slash = s.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash > 8 || s.size() - slash - 1 == 0 ||
+        s.size() - slash - 1 > 8)
+        return false;
+    for (std::size_t i = 0; i < s.size(); ++i)
+        if (i != slash && hex_value(s[i]) < 0) return false;
+    return true;
+}
+
+// /app/{userId}/connect: user ids follow the room id rules (they are file
+// names nowhere, but they are log fields and SQL parameters; keep them tame).
+route_result route_app(const http_request& req, std::string_view path, std::string_view query) {
+    auto rest = path.substr(app_prefix.size());
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos || rest.substr(slash) != "/connect")
+        return text_response(http::status::not_found, "not found: expected /app/{userId}/connect", req.version(),
+                             req.keep_alive());
+    const auto user_id = percent_decode(rest.substr(0, slash), false);
+    if (!user_id || !valid_room_id(*user_id))
+        return text_response(http::status::bad_request,
+                             "invalid user id: expected 1-128 characters of A-Z a-z 0-9 _ -", req.version(),
+                             req.keep_alive());
+    user_target user{*user_id, std::nullopt};
+    if (auto lsn = query_param(query, "lsn"); lsn && !lsn->empty()) {
+        if (!valid_lsn_text(*lsn))
+            return text_response(http::status::bad_request, "invalid lsn: expected X/Y in hexadecimal",
+                                 req.version(), req.keep_alive());
+        user.lsn = std::move(*lsn);
+    }
+    if (!beast::websocket::is_upgrade(req)) {
+        auto res = text_response(http::status::upgrade_required, "this endpoint only accepts websocket connections",
+                                 req.version(), req.keep_alive());
+        res.set(http::field::upgrade, "websocket");
+        res.set(http::field::connection, "Upgrade");
+        return res;
+    }
+    connect_target t;
+    t.user = std::move(user);
+    return t;
 }
 
 } // namespace
@@ -98,6 +142,7 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
 }
 
 bool allows_large_body(std::string_view target) noexcept {
+    // (Mutations travel over the user socket, not as request bodies.)
     return split_target(target).first.starts_with(admin_prefix);
 }
 
@@ -122,6 +167,15 @@ route_result route_request(const http_request& req, bool admin_enabled) {
         if (admin_enabled) return admin_call{};
         return text_response(http::status::not_found, "no such admin endpoint", req.version(),
                              keep_alive);
+    }
+    if (path == diagnostics_path) {
+        if (req.method() != http::verb::get) return method_not_allowed(req);
+        if (admin_enabled) return admin_call{};
+        return text_response(http::status::not_found, "no such endpoint", req.version(), keep_alive);
+    }
+    if (path.starts_with(app_prefix)) {
+        if (req.method() != http::verb::get) return method_not_allowed(req);
+        return route_app(req, path, query);
     }
     if (path == "/healthz") {
         if (req.method() != http::verb::get) return method_not_allowed(req);

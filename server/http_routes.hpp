@@ -4,6 +4,12 @@
 //   GET /healthz                                  200 "ok"
 //   GET /metrics                                  200 Prometheus text 0.0.4
 //   GET /connect/{roomId}?sessionId=..&storeId=.. websocket upgrade (426 without)
+//   GET /app/{userId}/connect[?lsn=X/Y]           user socket upgrade (connect_target::user);
+//                                                 whether it is allowed (--postgres,
+//                                                 --app-users-insecure) is decided by
+//                                                 run_user_websocket, which answers 404/403
+//   GET /replicator/diagnostics                   admin_call (admin token) when an admin API
+//                                                 is set, else 404
 //   /admin/...                                    admin_call when an admin API is set, else 404
 // Every error response carries a short text body saying what is wrong.
 
@@ -17,7 +23,14 @@
 
 namespace tlsync::server {
 
-// A websocket upgrade to accept for a sync session.
+// A user socket (GET /app/{userId}/connect): the replicator's user plane.
+struct user_target {
+    std::string user_id;
+    std::optional<std::string> lsn; // "X/Y" as given (validated): what the client has seen
+};
+
+// A websocket upgrade to accept for a sync session, or, when `user` is set,
+// for a user socket (server/user_socket.hpp); room_id is then empty.
 struct connect_target {
     std::string room_id;
     std::string session_id;
@@ -25,6 +38,7 @@ struct connect_target {
     // `readonly=1|true`: the session may not change documents (RP9). Until
     // tokens exist a client can only restrict itself with it, never gain.
     bool readonly = false;
+    std::optional<user_target> user;
 };
 
 // A request for the /admin/... API, which answers asynchronously.

@@ -143,6 +143,19 @@ std::string metrics::render() const {
     g("tlsync_outbound_queue_bytes", "Bytes queued for sending across all connections.", outbound_queue_bytes);
     c("tlsync_http_requests_total", "HTTP requests served.", http_requests);
     c("tlsync_storage_flush_failures_total", "Failed storage flushes (retried).", flushes_failed);
+    c("tlsync_replicator_transactions_total", "Postgres transactions recorded by the replicator.",
+      replicator_transactions);
+    c("tlsync_replicator_reboots_total", "Replication sessions that ended and were restarted.", replicator_reboots);
+    c("tlsync_replicator_sequence_breaks_total", "Replication continuity breaks (every user reloads).",
+      replicator_sequence_breaks);
+    g("tlsync_user_sockets_open", "Open user sockets (/app/{userId}/connect).", user_sockets_open);
+    g("tlsync_users_connected", "Users with at least one open socket.", users_connected);
+    c("tlsync_user_events_total", "Changes events handed to user sockets.", user_events);
+    c("tlsync_user_slow_closes_total", "User sockets closed for falling behind.", user_slow_closes);
+    c("tlsync_user_mutations_committed_total", "User mutations committed.", user_mutations_committed);
+    c("tlsync_user_mutations_rejected_total", "User mutations rejected.", user_mutations_rejected);
+    c("tlsync_rooms_deleted_with_file_total", "Rooms closed and removed because their file was deleted.",
+      rooms_deleted_with_file);
     return out;
 }
 

@@ -82,6 +82,17 @@ struct metrics {
     gauge outbound_queue_bytes;
     counter http_requests;
     counter flushes_failed;
+    // Replicator and user sockets (zero without --postgres).
+    counter replicator_transactions;   // recorded transactions
+    counter replicator_reboots;        // streaming sessions that ended
+    counter replicator_sequence_breaks;
+    gauge user_sockets_open;
+    gauge users_connected;
+    counter user_events;               // changes events handed to user sockets
+    counter user_slow_closes;          // user sockets closed for falling behind
+    counter user_mutations_committed;
+    counter user_mutations_rejected;
+    counter rooms_deleted_with_file;   // rooms closed and removed because their file went
 
     void count_in(msg_type t, std::size_t bytes) noexcept {
         messages_in[static_cast<std::size_t>(t)].inc();

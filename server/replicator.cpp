@@ -1,6 +1,7 @@
 #include "server/replicator.hpp"
 
 #include "server/log.hpp"
+#include "server/metrics.hpp"
 #include "server/pg_connection.hpp"
 #include "server/pg_migrations.hpp"
 
@@ -138,8 +139,23 @@ private:
                 reason = e.what();
             }
             if (stopping_) break;
+            global_metrics().replicator_reboots.inc();
             // A session that streamed for a while earns a fresh backoff.
             if (steady::now() - began > 30s) backoff = cfg_.backoff_initial;
+            // A transaction over the size bound fails every session at the
+            // same place: retrying forever would hold the slot's WAL and
+            // hide the cause. Stop, say why, and let the operator decide.
+            if (reason.find("transaction larger than") != std::string::npos) {
+                if (++oversize_failures_ >= 3) {
+                    set_state("failed", reason);
+                    log::error("replicator: a transaction exceeds the size bound on every attempt; replication "
+                               "stopped (raise the bound or skip the transaction, then restart tlsyncd)",
+                               {{"reason", reason}, {"recorded", stats().recorded}});
+                    break;
+                }
+            } else {
+                oversize_failures_ = 0;
+            }
             set_state("backoff", reason);
             log::warn("replicator: session ended, rebooting",
                       {{"reason", reason}, {"backoff_ms", std::to_string(backoff.count())}});
@@ -253,6 +269,8 @@ private:
         for (auto& a : s.take_actions()) {
             if (auto* d = std::get_if<pg::stream_action::deliver>(&a)) {
                 batch.push_back(std::move(d->t));
+            } else if (auto* adv = std::get_if<pg::stream_action::advance>(&a)) {
+                advance_to_ = std::max(advance_to_.value_or(pg::lsn{}), adv->to);
             } else if (auto* m = std::get_if<pg::stream_action::message>(&a)) {
                 msgs.push_back(std::move(m->m));
             } else if (auto* st = std::get_if<pg::stream_action::send_status>(&a)) {
@@ -282,8 +300,12 @@ private:
             }
             if (!repl.status()) co_return repl.status().error;
 
-            if (!batch.empty() || !msgs.empty()) {
+            if (!batch.empty() || !msgs.empty() || advance_to_) {
+                const auto advance = std::exchange(advance_to_, std::nullopt);
                 auto deliveries = co_await on_history([&](pg::replication_history& h) {
+                    // An idle advance is older than anything in the batch
+                    // (it is only asked for when nothing is unrecorded).
+                    if (advance) h.advance(*advance);
                     auto out = h.record(batch, wall_ms());
                     for (auto& m : msgs)
                         if (m.prefix == "requestLsnUpdate")
@@ -300,6 +322,13 @@ private:
                     stats_.recorded = end.to_string();
                     stats_.server_wal_end = s.server_wal_end().to_string();
                     stats_.redelivered = s.stats().redelivered;
+                }
+                if (advance && batch.empty()) {
+                    s.on_recorded(*advance, stream_now());
+                    std::lock_guard lock(stats_mutex_);
+                    if (pg::lsn::parse(stats_.recorded).value_or(pg::lsn{}) < *advance)
+                        stats_.recorded = advance->to_string();
+                    stats_.server_wal_end = s.server_wal_end().to_string();
                 }
                 if (!deliveries.empty() && h_.on_deliveries) h_.on_deliveries(std::move(deliveries));
                 batch.clear();
@@ -328,13 +357,14 @@ private:
 
     void set_state(std::string state, std::string error = {}) {
         std::lock_guard lock(stats_mutex_);
+        if (stats_.state != state) log::info("replicator: state", {{"from", stats_.state}, {"to", state}});
         stats_.state = std::move(state);
         if (!error.empty()) stats_.last_error = std::move(error);
     }
 
     void finished() {
         stopped_ = true;
-        set_state("stopped");
+        if (stats().state != "failed") set_state("stopped");
         // The SQLite file closes on the blocking pool, never on an io thread.
         net::post(blocking_, [self = shared_from_this()] {
             std::lock_guard lock(self->history_mutex_);
@@ -354,6 +384,8 @@ private:
     bool stopping_ = false;
     bool stopped_ = false;
     bool migrated_ = false;
+    int oversize_failures_ = 0;
+    std::optional<pg::lsn> advance_to_; // an idle advance to record, then acknowledge
     std::vector<std::function<void()>> on_stopped_;
 
     mutable std::mutex stats_mutex_;

@@ -13,6 +13,8 @@
 
 namespace tlsync::server {
 
+class user_hub;
+
 // Room ids are path segments and file names: 1-128 of [A-Za-z0-9_-].
 [[nodiscard]] bool valid_room_id(std::string_view id) noexcept;
 
@@ -25,6 +27,10 @@ public:
     [[nodiscard]] virtual std::shared_ptr<room_actor> acquire(std::string_view room_id) = 0;
     // Loaded rooms right now.
     [[nodiscard]] virtual std::vector<std::shared_ptr<room_actor>> rooms() const = 0;
+    // The user plane (user sockets) when --postgres is set, else null. It is
+    // reached through the registry because every connection already holds
+    // the registry in its connection_context.
+    [[nodiscard]] virtual std::shared_ptr<user_hub> users() const { return nullptr; }
 };
 
 } // namespace tlsync::server

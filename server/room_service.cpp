@@ -6,14 +6,17 @@
 #include "server/room_service.hpp"
 
 #include "server/log.hpp"
+#include "server/metrics.hpp"
 #include "server/room_actor_impl.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 
 namespace tlsync::server {
 
@@ -29,6 +32,72 @@ bool valid_room_id(std::string_view id) noexcept {
 
 namespace {
 
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr std::uint16_t close_rejected = 4099;
+constexpr std::string_view deleted_marker = ".deleted";
+
+fs::path rooms_dir(const config& cfg) { return fs::path(cfg.data_dir) / "rooms"; }
+
+// The room of a deleted file: every session that arrives is refused with
+// 4099 and the reason (NOT_FOUND), as upstream refuses a room that does not
+// exist. Holds no storage.
+class gone_room final : public room_actor {
+public:
+    gone_room(std::string id, std::string reason) : id_(std::move(id)), reason_(std::move(reason)) {}
+    const std::string& id() const noexcept override { return id_; }
+    void join(core::socket_ref, bool, std::weak_ptr<session_sink> sink) override {
+        if (auto s = sink.lock()) s->close(close_rejected, reason_);
+    }
+    void message(core::socket_ref, proto::client_message) override {}
+    void leave(core::socket_ref) override {}
+    void reject(core::socket_ref, std::string) override {}
+    void visit(std::function<void(core::room*)> f) override { f(nullptr); }
+
+private:
+    std::string id_;
+    std::string reason_;
+};
+
+// A room whose new sessions join readonly (a view-only or unshared file).
+// Everything else goes to the room itself.
+class readonly_room final : public room_actor {
+public:
+    explicit readonly_room(std::shared_ptr<room_actor> inner) : inner_(std::move(inner)) {}
+    const std::string& id() const noexcept override { return inner_->id(); }
+    void join(core::socket_ref socket, bool, std::weak_ptr<session_sink> sink) override {
+        inner_->join(std::move(socket), true, std::move(sink));
+    }
+    void message(core::socket_ref socket, proto::client_message msg) override {
+        inner_->message(std::move(socket), std::move(msg));
+    }
+    void submit(core::socket_ref socket, proto::client_message msg, std::shared_ptr<const void> receipt) override {
+        inner_->submit(std::move(socket), std::move(msg), std::move(receipt));
+    }
+    void leave(core::socket_ref socket) override { inner_->leave(std::move(socket)); }
+    void reject(core::socket_ref socket, std::string reason) override {
+        inner_->reject(std::move(socket), std::move(reason));
+    }
+    void visit(std::function<void(core::room*)> f) override { inner_->visit(std::move(f)); }
+
+private:
+    std::shared_ptr<room_actor> inner_;
+};
+
+// Blocking: removes the room's SQLite files (and writes the marker first, so
+// a crash halfway still refuses the id).
+void remove_room_files(const fs::path& dir, const std::string& id, bool write_marker) {
+    std::error_code ec;
+    if (write_marker) {
+        std::FILE* f = std::fopen((dir / (id + std::string(deleted_marker))).c_str(), "w");
+        if (f) std::fclose(f);
+        else log::warn("cannot write deleted-room marker", {{"room", id}});
+    }
+    for (const char* suffix : {".sqlite", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal"})
+        fs::remove(dir / (id + suffix), ec);
+}
+
 class service_impl final : public room_service,
                            public detail::room_owner,
                            public std::enable_shared_from_this<service_impl> {
@@ -37,19 +106,112 @@ public:
                  std::shared_ptr<const core::schema> schema)
         : io_(std::move(io)), blocking_(std::move(blocking)), cfg_(cfg), schema_(std::move(schema)) {
         room_store::prepare_data_dir(cfg_);
+        // Rooms of files deleted before a restart stay refused.
+        std::error_code ec;
+        for (fs::directory_iterator it(rooms_dir(cfg_), ec), end; !ec && it != end; it.increment(ec)) {
+            const auto name = it->path().filename().string();
+            if (name.ends_with(deleted_marker)) deleted_.insert(name.substr(0, name.size() - deleted_marker.size()));
+        }
     }
 
     std::shared_ptr<room_actor> acquire(std::string_view room_id) override {
         if (!valid_room_id(room_id)) return nullptr;
         std::lock_guard lock(mutex_);
         if (stopping_) return nullptr;
-        auto it = rooms_.find(room_id);
-        if (it != rooms_.end()) return it->second;
-        auto actor = std::make_shared<detail::room_actor_impl>(std::string(room_id), io_, blocking_,
-                                                               cfg_, schema_, weak_from_this());
-        rooms_.emplace(std::string(room_id), actor);
-        actor->start();
+        if (deleted_.contains(room_id)) return std::make_shared<gone_room>(std::string(room_id), "NOT_FOUND");
+        std::shared_ptr<room_actor> actor;
+        if (auto it = rooms_.find(room_id); it != rooms_.end()) {
+            actor = it->second;
+        } else {
+            auto a = std::make_shared<detail::room_actor_impl>(std::string(room_id), io_, blocking_, cfg_, schema_,
+                                                               weak_from_this());
+            rooms_.emplace(std::string(room_id), a);
+            a->start();
+            actor = std::move(a);
+        }
+        if (readonly_.contains(room_id)) return std::make_shared<readonly_room>(std::move(actor));
         return actor;
+    }
+
+    void close_and_delete(const std::string& room_id, const std::string& reason,
+                          std::function<void()> done) override {
+        if (!valid_room_id(room_id)) {
+            if (done) done();
+            return;
+        }
+        std::shared_ptr<detail::room_actor_impl> actor;
+        {
+            std::lock_guard lock(mutex_);
+            deleted_.insert(room_id);
+            readonly_.erase(room_id);
+            if (auto it = rooms_.find(room_id); it != rooms_.end()) {
+                actor = it->second;
+                rooms_.erase(it);
+            }
+        }
+        log::info("room closed: its file was deleted", {{"room", room_id}, {"reason", reason}});
+        global_metrics().rooms_deleted_with_file.inc();
+        auto remove = [dir = rooms_dir(cfg_), room_id, blocking = blocking_, io = io_, done = std::move(done)]() mutable {
+            net::post(blocking, [dir, room_id, io, done = std::move(done)]() mutable {
+                remove_room_files(dir, room_id, true);
+                // The store is closed on the blocking pool after the last
+                // flush and may still be open right now; closing an unlinked
+                // SQLite file can leave a -wal/-shm behind: sweep again later.
+                auto t = std::make_shared<net::steady_timer>(io, 2s);
+                t->async_wait([t, dir, room_id](boost::system::error_code) {
+                    std::error_code ec;
+                    for (const char* suffix : {".sqlite", ".sqlite-wal", ".sqlite-shm"})
+                        fs::remove(dir / (room_id + suffix), ec);
+                });
+                if (done) done();
+            });
+        };
+        if (!actor) {
+            remove();
+            return;
+        }
+        // Sessions first get 4099 + reason (the client shows "not found" and
+        // does not retry), then the actor flushes and closes its store.
+        actor->visit([reason](core::room* r) {
+            if (!r) return;
+            std::vector<std::string> ids;
+            for (const auto& s : r->sessions()) ids.push_back(s.session_id);
+            for (const auto& id : ids) r->reject_session(id, reason);
+        });
+        actor->stop(close_rejected, std::move(remove));
+    }
+
+    void restore_room(const std::string& room_id) override {
+        {
+            std::lock_guard lock(mutex_);
+            if (deleted_.erase(room_id) == 0) return;
+        }
+        log::info("room accepted again: its file is back", {{"room", room_id}});
+        net::post(blocking_, [dir = rooms_dir(cfg_), room_id] {
+            std::error_code ec;
+            fs::remove(dir / (room_id + std::string(deleted_marker)), ec);
+        });
+    }
+
+    void set_room_readonly(const std::string& room_id, bool readonly) override {
+        std::lock_guard lock(mutex_);
+        if (readonly) readonly_.insert(room_id);
+        else readonly_.erase(room_id);
+    }
+
+    bool room_deleted(const std::string& room_id) const override {
+        std::lock_guard lock(mutex_);
+        return deleted_.contains(room_id);
+    }
+
+    void set_users(std::shared_ptr<user_hub> hub) override {
+        std::lock_guard lock(mutex_);
+        users_ = std::move(hub);
+    }
+
+    std::shared_ptr<user_hub> users() const override {
+        std::lock_guard lock(mutex_);
+        return users_;
     }
 
     std::vector<std::shared_ptr<room_actor>> rooms() const override {
@@ -113,6 +275,9 @@ private:
     std::shared_ptr<const core::schema> schema_;
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<detail::room_actor_impl>, std::less<>> rooms_;
+    std::set<std::string, std::less<>> deleted_;  // rooms of deleted files: refused
+    std::set<std::string, std::less<>> readonly_; // rooms of view-only files
+    std::shared_ptr<user_hub> users_;
     bool stopping_ = false;
 };
 

@@ -22,6 +22,27 @@ public:
     // reconnect), then calls `done` on an executor thread. Bounded by
     // config::shutdown_timeout: `done` runs by then even if a flush hangs.
     virtual void shutdown(std::uint16_t close_code, std::function<void()> done) = 0;
+
+    // ---- rooms follow files (--postgres; server/room_files.hpp decides) ----
+    // Closes the room's sessions with 4099 `reason` (NOT_FOUND), removes its
+    // storage and refuses the id (4099 `reason`) until restore_room(). The
+    // refusal survives restarts (a marker file next to the room's). `done`
+    // runs once the storage is gone (on an executor thread).
+    virtual void close_and_delete(const std::string& room_id, const std::string& reason,
+                                  std::function<void()> done = {}) {
+        (void)room_id, (void)reason;
+        if (done) done();
+    }
+    // The id is a live file again: new sessions are accepted.
+    virtual void restore_room(const std::string& room_id) { (void)room_id; }
+    // New sessions of the room join readonly while set (a view-only or
+    // unshared file; see docs/REPLICATOR.md for what this can decide
+    // without authentication). Existing sessions keep their mode.
+    virtual void set_room_readonly(const std::string& room_id, bool readonly) { (void)room_id, (void)readonly; }
+    [[nodiscard]] virtual bool room_deleted(const std::string& room_id) const { (void)room_id; return false; }
+
+    // The user plane, reachable by connections through users().
+    virtual void set_users(std::shared_ptr<user_hub> hub) { (void)hub; }
 };
 
 // Rooms run on strands of `io`; SQLite work runs on `blocking` (a small

@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include "server/admin.hpp"
+#include "server/user_plane.hpp"
 
 #include "server/schema_loading.hpp"
 #include "server/listener.hpp"
@@ -17,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <csignal>
 #include <thread>
 #include <vector>
@@ -41,6 +43,8 @@ struct server::impl {
 
     void begin_shutdown();
     void after_rooms();
+    void step_done(); // a shutdown step (rooms, replicator) finished
+    [[nodiscard]] std::string open_replicator();
     void cut_remaining();
     void run_thread();
 
@@ -56,6 +60,9 @@ struct server::impl {
     std::shared_ptr<connection_context> ctx = std::make_shared<connection_context>();
     std::shared_ptr<room_service> rooms;
     std::shared_ptr<listener> accept;
+    // --postgres: the replicator, its user plane and their connection pool.
+    std::optional<user_plane> plane;
+    int steps_left = 0; // on `control`: shutdown steps still running
     std::atomic<bool> stopping{false};
     std::atomic<bool> serving{false};
     bool rooms_done = false; // on `control`
@@ -69,6 +76,7 @@ server::~server() {
     // io is still alive (it destroys its pending handlers afterwards).
     if (impl_) {
         impl_->accept.reset();
+        impl_->plane.reset();
         impl_->rooms.reset();
         impl_->ctx.reset();
         impl_->blocking.join();
@@ -107,7 +115,13 @@ std::string server::open() {
         return std::string("--data-dir: ") + e.what();
     }
     m.ctx->rooms = m.rooms;
-    if (!m.cfg.admin_token.empty() && !m.ctx->admin) m.ctx->admin = make_admin_handler(m.rooms, m.ctx->cfg);
+    if (!m.cfg.postgres.empty())
+        if (auto error = m.open_replicator(); !error.empty()) return error;
+    if (!m.cfg.admin_token.empty() && !m.ctx->admin) {
+        diagnostics_provider diagnostics;
+        if (m.plane) diagnostics = m.plane->diagnostics();
+        m.ctx->admin = make_admin_handler(m.rooms, m.ctx->cfg, std::move(diagnostics));
+    }
 
     m.accept = std::make_shared<listener>(m.io, m.ctx);
     std::string step;
@@ -139,6 +153,7 @@ int server::run() {
         mp->begin_shutdown();
     });
     m.accept->start();
+    if (m.plane) m.plane->start();
     m.serving = true;
     const auto ep = m.accept->local_endpoint();
     log::info("listening on " + m.cfg.host + ":" + std::to_string(ep.port()) +
@@ -192,7 +207,36 @@ void server::impl::begin_shutdown() {
                   {{"connections", std::to_string(ctx->tracker.size())}});
         io.stop();
     });
-    rooms->shutdown(1012 /*service_restart*/, [this] { net::post(control, [this] { after_rooms(); }); });
+    steps_left = plane ? 2 : 1;
+    if (plane) {
+        // User sockets get 1012 like room sessions; the replicator stops
+        // streaming (what it recorded is acknowledged already) and closes
+        // its state file. Both within the same deadline.
+        plane->stop([this] {
+            log::info("replicator stopped");
+            net::post(control, [this] { step_done(); });
+        });
+    }
+    rooms->shutdown(1012 /*service_restart*/, [this] { net::post(control, [this] { step_done(); }); });
+}
+
+void server::impl::step_done() {
+    if (--steps_left == 0) after_rooms();
+}
+
+// --postgres: the replicator (state in <data-dir>/replicator.sqlite), its
+// user plane (/app/{userId}/connect) and rooms following their files.
+std::string server::impl::open_replicator() {
+    if (cfg.app_users_insecure)
+        log::warn("INSECURE: --app-users-insecure is set: /app/{userId}/connect trusts the user id in the URL; "
+                  "anyone who can reach this port can read and change any user's files. Use it only behind "
+                  "your own authentication or for development (authentication comes with issue 5).");
+    try {
+        plane = make_user_plane(io.get_executor(), blocking.get_executor(), cfg, rooms);
+    } catch (const std::exception& e) {
+        return std::string("--postgres: ") + e.what();
+    }
+    return {};
 }
 
 // Asio cancels only the operation in flight: a cancellation that lands

@@ -102,4 +102,18 @@ BOOST_FIXTURE_TEST_CASE(update_snapshot_and_listing, admin_fixture) {
     BOOST_TEST(call(http::verb::delete_, "/admin/rooms").result_int() == 405);
 }
 
+BOOST_FIXTURE_TEST_CASE(replicator_diagnostics_needs_the_token_and_a_replicator, admin_fixture) {
+    // Without --postgres there is no provider: 404 (after the token check).
+    BOOST_TEST(call(http::verb::get, "/replicator/diagnostics", {}, "").result_int() == 401);
+    BOOST_TEST(call(http::verb::get, "/replicator/diagnostics").result_int() == 404);
+    admin = server::make_admin_handler(service, cfg, []() -> net::awaitable<boost::json::object> {
+        co_return boost::json::object{{"replicator", boost::json::object{{"state", "streaming"}}}};
+    });
+    BOOST_TEST(call(http::verb::get, "/replicator/diagnostics", {}, "wrong").result_int() == 401);
+    auto res = call(http::verb::get, "/replicator/diagnostics");
+    BOOST_TEST(res.result_int() == 200);
+    BOOST_TEST(boost::json::parse(res.body()).at("replicator").at("state").as_string() == "streaming");
+    BOOST_TEST(call(http::verb::post, "/replicator/diagnostics").result_int() == 405);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

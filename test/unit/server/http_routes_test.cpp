@@ -144,4 +144,32 @@ BOOST_AUTO_TEST_CASE(tls_context_errors_name_the_flag) {
     BOOST_TEST(r.error.find("--tls-cert") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(app_user_socket_routes) {
+    auto r = route_request(get("/app/alice/connect?lsn=16/B374D848", true), false);
+    BOOST_REQUIRE(std::holds_alternative<connect_target>(r));
+    const auto& t = std::get<connect_target>(r);
+    BOOST_REQUIRE(t.user.has_value());
+    BOOST_TEST(t.user->user_id == "alice");
+    BOOST_TEST(t.user->lsn.value_or("") == "16/B374D848");
+    BOOST_TEST(t.room_id.empty());
+
+    auto no_lsn = route_request(get("/app/bob/connect", true), false);
+    BOOST_REQUIRE(std::holds_alternative<connect_target>(no_lsn));
+    BOOST_TEST(!std::get<connect_target>(no_lsn).user->lsn.has_value());
+
+    BOOST_TEST(response_of(route_request(get("/app/alice/connect?lsn=nope", true), false)).result_int() == 400);
+    BOOST_TEST(response_of(route_request(get("/app/al%2Fice/connect", true), false)).result_int() == 400);
+    BOOST_TEST(response_of(route_request(get("/app/alice/elsewhere", true), false)).result_int() == 404);
+    BOOST_TEST(response_of(route_request(get("/app/alice/connect"), false)).result_int() == 426);
+    // Room connects carry no user.
+    auto room = route_request(get("/connect/r1?sessionId=s", true), false);
+    BOOST_REQUIRE(std::holds_alternative<connect_target>(room));
+    BOOST_TEST(!std::get<connect_target>(room).user.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(replicator_diagnostics_goes_to_the_admin_api) {
+    BOOST_TEST(std::holds_alternative<admin_call>(route_request(get("/replicator/diagnostics"), true)));
+    BOOST_TEST(response_of(route_request(get("/replicator/diagnostics"), false)).result_int() == 404);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -82,10 +82,26 @@ bool wait_streaming(server::replicator& r, std::chrono::milliseconds t = 20s) {
 }
 
 void stop(server::replicator& r) {
-    std::promise<void> p;
-    r.stop([&] { p.set_value(); });
-    BOOST_REQUIRE(p.get_future().wait_for(10s) == std::future_status::ready);
+    // Shared: a late `done` must not touch a promise of a returned frame.
+    auto p = std::make_shared<std::promise<void>>();
+    auto f = p->get_future();
+    r.stop([p] { p->set_value(); });
+    BOOST_REQUIRE(f.wait_for(10s) == std::future_status::ready);
 }
+
+// A thread joined on every path. A joinable std::thread destroyed while a
+// failed BOOST_REQUIRE (or a failed cluster restart) unwinds calls
+// std::terminate; Boost.Test turns that SIGABRT into a longjmp to the next
+// test, abandoning this frame while its io threads still run on it (the
+// stack-use-after-scope ASan reported).
+struct joined_thread {
+    std::atomic<bool> stop{false};
+    std::thread t;
+    ~joined_thread() {
+        stop = true;
+        if (t.joinable()) t.join();
+    }
+};
 
 std::string uid(int i) { return "u" + std::to_string(i); }
 
@@ -102,8 +118,10 @@ BOOST_AUTO_TEST_SUITE(replicator_suite, *boost::unit_test::precondition(cluster_
 BOOST_AUTO_TEST_CASE(changes_arrive_in_order_with_commit_lsns) {
     auto conninfo = fresh_database("t_order");
     state_dir dir;
-    io_threads t;
+    // obs outlives t: if a BOOST_REQUIRE fails, the io threads are joined
+    // before the handlers' target goes away.
     observed obs;
+    io_threads t;
     auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(),
                                      config_for(conninfo, dir, "t_order"), obs.handlers());
     r->start();
@@ -171,8 +189,10 @@ BOOST_AUTO_TEST_CASE(changes_arrive_in_order_with_commit_lsns) {
 BOOST_AUTO_TEST_CASE(postgres_restart_mid_stream_loses_and_duplicates_nothing) {
     auto conninfo = fresh_database("t_restart");
     state_dir dir;
-    io_threads t;
+    // obs outlives t: if a BOOST_REQUIRE fails, the io threads are joined
+    // before the handlers' target goes away.
     observed obs;
+    io_threads t;
     auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(),
                                      config_for(conninfo, dir, "t_restart"), obs.handlers());
     r->start();
@@ -180,14 +200,15 @@ BOOST_AUTO_TEST_CASE(postgres_restart_mid_stream_loses_and_duplicates_nothing) {
 
     constexpr int n = 600;
     std::atomic<int> written{0};
-    std::thread writer([&] {
+    joined_thread writer;
+    writer.t = std::thread([&] {
         pg_client db(conninfo);
-        for (int i = 1; i <= n; ++i) {
+        for (int i = 1; i <= n && !writer.stop; ++i) {
             // Idempotent, so a commit whose reply was lost can be retried.
             auto sql = "INSERT INTO \"user\" (id, \"createdAt\", \"updatedAt\") VALUES ('" + uid(i) +
                        "', 1, 1) ON CONFLICT (id) DO NOTHING";
             auto until = std::chrono::steady_clock::now() + 30s;
-            while (!db.try_exec(sql) && std::chrono::steady_clock::now() < until)
+            while (!writer.stop && !db.try_exec(sql) && std::chrono::steady_clock::now() < until)
                 std::this_thread::sleep_for(20ms);
             written = i;
             std::this_thread::sleep_for(1ms);
@@ -199,7 +220,7 @@ BOOST_AUTO_TEST_CASE(postgres_restart_mid_stream_loses_and_duplicates_nothing) {
     BOOST_REQUIRE(eventually([&] { return r->stats().sessions >= 2u && r->stats().state == "streaming"; }, 20s));
     BOOST_REQUIRE(eventually([&] { return written >= 2 * n / 3; }, 60s));
     cluster().restart("fast");
-    writer.join();
+    writer.t.join();
 
     BOOST_REQUIRE(eventually([&] { return obs.user_inserts().size() >= n; }, 30s));
     std::this_thread::sleep_for(300ms); // a duplicate would show up by now
@@ -217,8 +238,8 @@ BOOST_AUTO_TEST_CASE(resumes_from_the_recorded_lsn_after_a_restart) {
     state_dir dir;
     pg_client db(conninfo);
     {
-        io_threads t;
         observed obs;
+        io_threads t;
         auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(),
                                          config_for(conninfo, dir, "t_resume"), obs.handlers());
         r->start();
@@ -230,8 +251,10 @@ BOOST_AUTO_TEST_CASE(resumes_from_the_recorded_lsn_after_a_restart) {
     }
     for (int i = 51; i <= 100; ++i) insert_user(db, i); // while nobody streams
 
-    io_threads t;
+    // obs outlives t: if a BOOST_REQUIRE fails, the io threads are joined
+    // before the handlers' target goes away.
     observed obs;
+    io_threads t;
     auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(),
                                      config_for(conninfo, dir, "t_resume"), obs.handlers());
     r->start();
@@ -250,8 +273,8 @@ BOOST_AUTO_TEST_CASE(a_dropped_slot_starts_a_new_epoch) {
     pg_client db(conninfo);
     std::string epoch;
     {
-        io_threads t;
         observed obs;
+        io_threads t;
         auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(),
                                          config_for(conninfo, dir, "t_drop"), obs.handlers());
         r->start();
@@ -266,8 +289,10 @@ BOOST_AUTO_TEST_CASE(a_dropped_slot_starts_a_new_epoch) {
     }, 5s));
     insert_user(db, 2); // lost to the replicator: before the new slot exists
 
-    io_threads t;
+    // obs outlives t: if a BOOST_REQUIRE fails, the io threads are joined
+    // before the handlers' target goes away.
     observed obs;
+    io_threads t;
     auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(),
                                      config_for(conninfo, dir, "t_drop"), obs.handlers());
     r->start();

@@ -363,7 +363,10 @@ void schema::migrate_storage(storage_txn& txn) const {
     if (!plan)
         throw std::runtime_error("cannot migrate storage: stored schema " + json::serialize(*stored) +
                                  " is incompatible with " + json::serialize(serialize()));
-    if (plan->empty()) return;
+    if (plan->empty()) {
+        if (auto completed = with_missing_sequences(*stored)) txn.set_schema(std::move(*completed));
+        return;
+    }
 
     txn.set_schema(serialize());
     for (const auto* m : plan->steps()) {
@@ -399,6 +402,20 @@ void schema::migrate_storage(storage_txn& txn) const {
     });
     if (unknown) throw std::runtime_error("cannot migrate storage: record " + *unknown + " has an unknown type");
     for (const auto& id : to_delete) txn.remove(id);
+}
+
+std::optional<json::object> schema::with_missing_sequences(const json::object& persisted) const {
+    const auto* version = persisted.if_contains("schemaVersion");
+    const auto* seqs = persisted.if_contains("sequences");
+    if (!version || !is_number(*version) || to_double(*version) != 2 || !seqs || !seqs->is_object())
+        return serialize(); // a schemaVersion 1 schema: store the current form
+    std::optional<json::object> out;
+    for (const auto& s : impl_->sequences) {
+        if (seqs->get_object().contains(s.sequence_id)) continue;
+        if (!out) out = persisted;
+        (*out)["sequences"].as_object()[s.sequence_id] = static_cast<std::int64_t>(s.migrations.size());
+    }
+    return out;
 }
 
 void schema::validate_record(const json::object& record) const {

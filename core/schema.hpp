@@ -120,7 +120,16 @@ public:
     // migrateStorage: migrates every stored record up from the stored schema
     // to this one, updates the stored schema and removes records whose type is
     // not document-scoped. Throws std::runtime_error when it cannot.
+    // When nothing needs migrating but the stored schema lacks sequences (a
+    // custom shape's, added since), they are recorded at their current
+    // version: otherwise records written from now on would be taken for
+    // version 0 of that sequence once it gains a migration.
     void migrate_storage(storage_txn& txn) const;
+
+    // `persisted` (a serialized schema needing no migration) plus the
+    // sequences of this schema it lacks, or nullopt when it lacks none.
+    // Sequences only `persisted` has are kept.
+    [[nodiscard]] std::optional<json::object> with_missing_sequences(const json::object& persisted) const;
 
     // Checks typeName is known, id/typeName are strings, then the validator.
     // Throws validation_error.

@@ -165,6 +165,23 @@ BOOST_AUTO_TEST_CASE(sl4_rc3_stored_stickers_migrate_up) {
         }
 }
 
+BOOST_AUTO_TEST_CASE(sl4_rc3_new_sequences_are_recorded_without_migrating) {
+    // A room created before the sticker existed (tldraw's schema only, plus a
+    // sequence this server does not know) gets the sticker's sequence recorded
+    // at its current version, so a later sticker migration applies to stickers
+    // written from now on; the unknown sequence is kept.
+    const auto& s = sticker_schema();
+    room_snapshot snap = default_initial_snapshot();
+    snap.schema->at("sequences").as_object()["com.example.elsewhere"] = 4;
+    memory_storage storage(std::move(snap));
+    auto r = storage.transaction([&](storage_txn& txn) { s.migrate_storage(txn); });
+    BOOST_TEST(!r.did_change); // no record touched
+    auto out = storage.get_snapshot();
+    BOOST_TEST(out.schema->at("sequences").at("com.tldraw.shape.sticker") == 2);
+    BOOST_TEST(out.schema->at("sequences").at("com.example.elsewhere") == 4);
+    BOOST_TEST(!s.with_missing_sequences(*out.schema)); // idempotent
+}
+
 BOOST_AUTO_TEST_CASE(bindings_records_and_sequences) {
     const auto s = load(R"({
       "tlsyncSchema": 1,

@@ -331,11 +331,13 @@ BOOST_AUTO_TEST_CASE(a_slow_user_is_closed_without_holding_up_others) {
     BOOST_TEST(contiguous_from(sequence_numbers(fast.of_type("changes")), 1));
     // The server gave up on the slow socket (1008) while the fast one got everything.
     BOOST_TEST(eventually([&] { return server::global_metrics().user_slow_closes.value() > slow_closes; }, 30s));
+    // ...and let it go: the slow user is no longer connected (unregistered).
+    BOOST_TEST(eventually([&] {
+        auto d = json::parse(http_get(srv.port(), "/replicator/diagnostics", "secret").second).as_object();
+        return d.at("connectedUsers").as_int64() == 1 &&
+               d.at("users").at(0).at("userId").as_string() == "fast";
+    }, 30s));
     slow.pause_reading(false);
-    BOOST_REQUIRE(slow.wait_closed(30s));
-    // The close frame, unless the write deadline had to cut the connection.
-    BOOST_TEST((slow.close_code() == 1008 || slow.close_code() == 0));
-    BOOST_TEST(slow.of_type("changes").size() < 150u);
 }
 
 BOOST_AUTO_TEST_CASE(app_sockets_and_diagnostics_are_guarded) {

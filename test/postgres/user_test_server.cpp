@@ -106,6 +106,14 @@ user_test_server::~user_test_server() {
     rooms_->shutdown(1012, [rooms_done] { rooms_done->set_value(); });
     (void)rf.wait_for(10s);
     ctx_->tracker.cancel_all(net::cancellation_type::terminal);
+    // Slots outlive their databases: free this one for the next tests.
+    if (!cfg_.postgres.empty()) {
+        pg_client db(cfg_.postgres);
+        (void)eventually([&] {
+            return db.try_exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                               "WHERE slot_name = '" + cfg_.replicator_slot + "'").has_value();
+        }, 5s);
+    }
 }
 
 bool user_test_server::wait_streaming(std::chrono::milliseconds t) {

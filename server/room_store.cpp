@@ -74,26 +74,6 @@ bool moves_a_known_sequence(const json::object& from, const json::object& to) {
     return false;
 }
 
-// `stored` plus the sequences only `served` has (at its versions), or nullopt
-// when there are none. Sequences only `stored` has are kept: they are not
-// this schema's business, and a later schema may know them again.
-std::optional<json::object> with_new_sequences(const json::object& stored, const json::object& served) {
-    const auto* version = stored.if_contains("schemaVersion");
-    const auto* seqs = stored.if_contains("sequences");
-    if (!version || !is_number(*version) || to_double(*version) != 2 || !seqs || !seqs->is_object())
-        return served; // a legacy (v1) schema: store the current form
-    json::object merged = stored;
-    auto& out = merged["sequences"].as_object();
-    bool added = false;
-    for (const auto& [id, v] : served.at("sequences").as_object())
-        if (!out.contains(id)) {
-            out[id] = v;
-            added = true;
-        }
-    if (!added) return std::nullopt;
-    return merged;
-}
-
 std::string sql_quote(const std::string& s) {
     std::string out = "'";
     for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
@@ -124,7 +104,7 @@ core::room_snapshot room_store::load(const core::schema& schema) {
         // At most sequences the stored schema lacks that need no migration (a
         // custom shape added since): record them, or a later version of that
         // sequence would take the stored records for current ones.
-        if (auto merged = with_new_sequences(old_schema, schema.serialize())) {
+        if (auto merged = schema.with_missing_sequences(old_schema)) {
             storage_->transaction([&](core::storage_txn& txn) { txn.set_schema(*merged); });
             stored.schema = std::move(merged);
         }

@@ -98,6 +98,7 @@ struct options {
     std::string json_out;
     std::string user_prefix = "b";
     std::string state_dir = "/tmp"; // replicator-* modes: where the replicator's SQLite state goes
+    int cache_kib = 0;               // history mode: SQLite page cache (0: sqlite_options' default)
 };
 
 std::int64_t now_ns() {
@@ -863,7 +864,9 @@ int run_history(const options& o) {
             oo.state_dir = where;
             auto dir = temp_state(oo);
             {
-                pg::replication_history h(dir + "/state.sqlite");
+                tlsync::core::sqlite_options so;
+                if (o.cache_kib > 0) so.cache_kib = o.cache_kib;
+                pg::replication_history h(dir + "/state.sqlite", so);
                 (void)h.begin_slot("s", "sys", pg::lsn{1}, "E");
                 std::vector<std::string> none;
                 for (int u = 0; u < o.users; ++u) (void)h.register_user(user_id(o, u), pg::lsn{1}, none, "boot", 0);
@@ -885,7 +888,8 @@ int run_history(const options& o) {
                 }
                 const double us = static_cast<double>(thread_cpu_ns() - t0) / 1e3 / static_cast<double>(seq - 1);
                 std::cout << "record, state in " << where << ", " << batch << " tx of " << o.rows_per_tx
-                          << " rows per SQLite commit, " << o.users << " active users: " << us << " us CPU per row ("
+                          << " rows per SQLite commit, " << o.users << " active users, cache " << (o.cache_kib ? o.cache_kib : tlsync::core::sqlite_options{}.cache_kib)
+                          << " KiB: " << us << " us CPU per row ("
                           << delivered << " deliveries)\n";
             }
             std::filesystem::remove_all(dir);
@@ -899,7 +903,7 @@ void usage() {
                  "  [--files-per-user N] [--rate ROWS/S] [--rows-per-tx N] [--writers N] [--duration S]\n"
                  "  [--warmup S] [--drain S] [--backlog-rows N] [--backlog-rows-per-tx N]\n"
                  "  [--server-stop CMD --server-start CMD] [--catch-up-timeout S] [--user-prefix P] [--json FILE]\n"
-                 "  [--state-dir DIR (replicator-* modes)]\n";
+                 "  [--state-dir DIR (replicator-* modes)] [--cache-kib N (history mode)]\n";
 }
 
 options parse(int argc, char** argv) {
@@ -934,6 +938,7 @@ options parse(int argc, char** argv) {
         else if (a == "--user-prefix") o.user_prefix = v;
         else if (a == "--json") o.json_out = v;
         else if (a == "--state-dir") o.state_dir = v;
+        else if (a == "--cache-kib") o.cache_kib = std::stoi(v);
         else throw std::runtime_error("unknown flag " + a);
     }
     if (o.conninfo.empty() && o.mode != "history") throw std::runtime_error("--conninfo is required");

@@ -175,9 +175,10 @@ BOOST_AUTO_TEST_CASE(a_dead_connection_is_an_error_value) {
 BOOST_AUTO_TEST_CASE(rows_have_the_shape_of_row_update_events) {
     auto conninfo = fresh_database("t_appdata_shape");
     state_dir dir;
-    io_threads t;
+    // Declared before the io threads: they outlive every handler call.
     std::mutex m;
     std::vector<pg::user_delivery> got;
+    io_threads t;
     server::replicator::handlers h;
     h.on_deliveries = [&](std::vector<pg::user_delivery> d) {
         std::lock_guard l(m);
@@ -196,15 +197,17 @@ BOOST_AUTO_TEST_CASE(rows_have_the_shape_of_row_update_events) {
     db.exec(R"(INSERT INTO "user" (id, name, "createdAt", "updatedAt") VALUES ('a', 'A', 1, 1), ('b', 'B', 1, 1))");
     // Register "a" as an active user of the replicator, as the user actor does.
     {
-        std::promise<bool> registered;
+        // Shared with the callback: set_value may still be returning when get() does.
+        auto registered = std::make_shared<std::promise<bool>>();
         auto at = *pg::lsn::parse(*db.exec("SELECT pg_current_wal_lsn()::text"));
-        r->with_history([&](pg::replication_history* hist) {
-            if (!hist) return registered.set_value(false);
+        auto done = registered->get_future();
+        r->with_history([&, registered](pg::replication_history* hist) {
+            if (!hist) return registered->set_value(false);
             std::vector<std::string> guests{"fb"};
             (void)hist->register_user("a", at, guests, "boot", 0);
-            registered.set_value(true);
+            registered->set_value(true);
         });
-        BOOST_REQUIRE(registered.get_future().get());
+        BOOST_REQUIRE(done.get());
     }
     // Every column kind: text, nullable text, jsonb (printed as text by
     // wal2json), bigint beyond 2^53, booleans, NULLs, a CHECKed enum text.
@@ -261,9 +264,10 @@ BOOST_AUTO_TEST_CASE(rows_have_the_shape_of_row_update_events) {
                                       << json::serialize(streamed[std::string("file_state:") + id]));
         BOOST_TEST(*row == streamed[std::string("file_state:") + id]);
     }
-    std::promise<void> stopped;
-    r->stop([&] { stopped.set_value(); });
-    BOOST_REQUIRE(stopped.get_future().wait_for(10s) == std::future_status::ready);
+    auto stopped = std::make_shared<std::promise<void>>();
+    auto stopped_f = stopped->get_future();
+    r->stop([stopped] { stopped->set_value(); });
+    BOOST_REQUIRE(stopped_f.wait_for(10s) == std::future_status::ready);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -277,9 +277,10 @@ BOOST_AUTO_TEST_CASE(a_closed_connection_is_unavailable) {
 BOOST_AUTO_TEST_CASE(mutation_round_trip_through_the_replicator) {
     auto conninfo = fresh_database("t_mut_roundtrip");
     state_dir dir;
-    io_threads t;
+    // Declared before the io threads: they outlive every handler call.
     std::mutex m;
     std::vector<pg::user_delivery> got;
+    io_threads t;
     server::replicator::handlers h;
     h.on_deliveries = [&](std::vector<pg::user_delivery> d) {
         std::lock_guard l(m);
@@ -297,15 +298,17 @@ BOOST_AUTO_TEST_CASE(mutation_round_trip_through_the_replicator) {
     pg_client db(conninfo);
     users(db);
     {
-        std::promise<bool> registered;
+        // Shared with the callback: set_value may still be returning when get() does.
+        auto registered = std::make_shared<std::promise<bool>>();
         auto at = *pg::lsn::parse(*db.exec("SELECT pg_current_wal_lsn()::text"));
-        r->with_history([&](pg::replication_history* hist) {
-            if (!hist) return registered.set_value(false);
+        auto done = registered->get_future();
+        r->with_history([&, registered](pg::replication_history* hist) {
+            if (!hist) return registered->set_value(false);
             std::vector<std::string> none;
             (void)hist->register_user("a", at, none, "boot", 0);
-            registered.set_value(true);
+            registered->set_value(true);
         });
-        BOOST_REQUIRE(registered.get_future().get());
+        BOOST_REQUIRE(done.get());
     }
 
     session s(conninfo);
@@ -356,9 +359,10 @@ BOOST_AUTO_TEST_CASE(mutation_round_trip_through_the_replicator) {
     BOOST_TEST(file_row.at("ownerId").as_string() == "a");
     BOOST_TEST(d.changes[2].as_object().at("row").as_object().at("name").as_string() == "Alice");
 
-    std::promise<void> stopped;
-    r->stop([&] { stopped.set_value(); });
-    BOOST_REQUIRE(stopped.get_future().wait_for(10s) == std::future_status::ready);
+    auto stopped = std::make_shared<std::promise<void>>();
+    auto stopped_f = stopped->get_future();
+    r->stop([stopped] { stopped->set_value(); });
+    BOOST_REQUIRE(stopped_f.wait_for(10s) == std::future_status::ready);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,7 @@
 #include "server/listener.hpp"
 
 #include "server/http_session.hpp"
+#include "server/user_socket.hpp"
 #include "server/ws_connection.hpp"
 #include "server/log.hpp"
 #include "server/metrics.hpp"
@@ -124,7 +125,11 @@ void listener::spawn_connection(tcp::socket socket) {
             return;
         }
         // A coroutine of its own: the HTTP phase's frames are already freed.
-        net::co_spawn(executor, run_websocket(std::move(*upgrade), ctx, std::move(peer)),
+        // /app/{userId}/connect goes to the user plane (server/user_socket).
+        const bool user = upgrade->target.user.has_value();
+        auto session = user ? run_user_websocket(std::move(*upgrade), ctx, std::move(peer))
+                            : run_websocket(std::move(*upgrade), ctx, std::move(peer));
+        net::co_spawn(executor, std::move(session),
                       net::bind_cancellation_slot(entry->signal.slot(), std::move(done)));
     };
     net::co_spawn(executor, run_connection(beast::tcp_stream(std::move(socket)), ctx_, peer, busy),

@@ -53,7 +53,8 @@ void room_actor_impl::start() {
     net::post(blocking_, [self = self()] {
         try {
             auto store = std::make_shared<room_store>(self->cfg_, self->id_);
-            auto snapshot = store->load();
+            // Migrates a stored room to the served schema, backing it up first (RC3).
+            auto snapshot = store->load(*self->schema_);
             self->on_strand([self, store, snapshot = std::move(snapshot)]() mutable {
                 self->store_ = std::move(store);
                 self->loaded(std::move(snapshot));

@@ -1,5 +1,7 @@
 #include "core/app_mutation.hpp"
 
+#include "proto/json.hpp"
+
 #include <boost/json/serialize.hpp>
 
 #include <array>
@@ -111,20 +113,6 @@ std::string quoted(std::string_view s) {
     return out + "\"";
 }
 
-const char* kind_of(const json::value& v) {
-    switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
-    }
-    return "?";
-}
-
 std::optional<std::int64_t> as_integer(const json::value& v) {
     if (v.is_int64()) return v.get_int64();
     if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
@@ -147,7 +135,7 @@ public:
     json::value column_value(const column_spec& c, const json::value& v, const std::string& where) {
         auto bad_type = [&](const char* want) {
             return reject{error_code::bad_request,
-                          where + ": column " + quoted(c.name) + " must be " + want + ", not " + kind_of(v)};
+                          where + ": column " + quoted(c.name) + " must be " + want + ", not " + kind_name(v)};
         };
         switch (c.type) {
         case ct::text_or_null:

@@ -47,20 +47,6 @@ bool is_identifier(std::string_view k) noexcept {
     return true;
 }
 
-const char* kind_name(const json::value& v) noexcept {
-    switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
-    }
-    return "?";
-}
-
 bool wrong(checker& c, const char* expected, const json::value& got) {
     return c.fail(decode_errc::wrong_type, std::string("expected ") + expected + ", got " +
                                                kind_name(got));

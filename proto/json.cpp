@@ -13,6 +13,20 @@ double to_double(const json::value& v) noexcept {
     }
 }
 
+const char* kind_name(const json::value& v) noexcept {
+    switch (v.kind()) {
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_: return "a number";
+    case json::kind::string: return "a string";
+    case json::kind::array: return "an array";
+    case json::kind::object: return "an object";
+    }
+    return "?";
+}
+
 bool is_truthy(const json::value& v) noexcept {
     switch (v.kind()) {
     case json::kind::null: return false;

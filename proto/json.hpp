@@ -38,4 +38,8 @@ namespace json = boost::json;
 // JavaScript truthiness of a JSON value: false, 0, "", null are falsy.
 [[nodiscard]] bool is_truthy(const json::value& v) noexcept;
 
+// "null", "a boolean", "a number", "a string", "an array", "an object": for
+// error messages that say what was found instead.
+[[nodiscard]] const char* kind_name(const json::value& v) noexcept;
+
 } // namespace tlsync

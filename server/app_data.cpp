@@ -13,13 +13,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// What is left of the caller's budget for the next statement (at least 1 ms,
-// so an exhausted budget fails as a timeout rather than hanging).
-std::chrono::milliseconds remaining(clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
-    return std::max(left, std::chrono::milliseconds(1));
-}
-
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -64,19 +57,19 @@ net::awaitable<snapshot> read_snapshot(pg_connection& c, const std::string& user
     snapshot r;
     pg_rows rows;
     // Before the snapshot: anything committed later ends after this position.
-    r.status = co_await c.exec_simple("SELECT pg_current_wal_lsn()::text", &rows, remaining(deadline));
+    r.status = co_await c.exec_simple("SELECT pg_current_wal_lsn()::text", &rows, pg_time_left(deadline));
     if (!r.status) co_return r;
     out.lsn = std::string(rows.get(0, 0).value_or(""));
 
-    r.status = co_await c.exec_simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr, remaining(deadline));
+    r.status = co_await c.exec_simple("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", nullptr, pg_time_left(deadline));
     if (!r.status) co_return r;
     pg_params params{user_id};
-    r.status = co_await c.exec(snapshot_sql, params, &rows, remaining(deadline));
+    r.status = co_await c.exec(snapshot_sql, params, &rows, pg_time_left(deadline));
     if (!r.status) {
-        if (c.status()) (void)co_await c.exec_simple("ROLLBACK", nullptr, remaining(deadline));
+        if (c.status()) (void)co_await c.exec_simple("ROLLBACK", nullptr, pg_time_left(deadline));
         co_return r;
     }
-    r.status = co_await c.exec_simple("COMMIT", nullptr, remaining(deadline));
+    r.status = co_await c.exec_simple("COMMIT", nullptr, pg_time_left(deadline));
     if (!r.status) co_return r;
 
     auto user = parse_json(rows.get(0, 0));
@@ -115,7 +108,7 @@ net::awaitable<std::pair<pg_status, user_state>> load_user_state(pg_connection& 
         auto s = co_await c.exec(
             R"SQL(INSERT INTO "user" (id, name, "createdAt", "updatedAt") VALUES ($1, $1, $2::bigint, $2::bigint)
                   ON CONFLICT (id) DO NOTHING)SQL",
-            params, nullptr, remaining(deadline));
+            params, nullptr, pg_time_left(deadline));
         if (!s) co_return std::pair{s, user_state{}};
         state = user_state{};
         snap = co_await read_snapshot(c, id, state, deadline);

@@ -17,11 +17,6 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-std::chrono::milliseconds remaining(clock::time_point deadline) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
-    return std::max(left, std::chrono::milliseconds(1));
-}
-
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -257,7 +252,7 @@ net::awaitable<mutation_result> apply_mutation(pg_connection& c, std::string_vie
     if (!c.is_open() || !c.status())
         co_return reject(error_code::unavailable, "no database connection: " + c.status().error);
 
-    if (auto s = co_await c.exec_simple("BEGIN", nullptr, remaining(deadline)); !s) {
+    if (auto s = co_await c.exec_simple("BEGIN", nullptr, pg_time_left(deadline)); !s) {
         auto f = from_status(s, c);
         co_return reject(f.code, std::move(f.reason));
     }
@@ -267,7 +262,7 @@ net::awaitable<mutation_result> apply_mutation(pg_connection& c, std::string_vie
         auto& u = parsed.updates[i];
         auto st = build(u, user_id, now);
         pg_rows rows;
-        auto s = co_await c.exec(st.sql, st.params, &rows, remaining(deadline));
+        auto s = co_await c.exec(st.sql, st.params, &rows, pg_time_left(deadline));
         if (!s) failed = from_status(s, c);
         else failed = classify(u, user_id, rows);
         if (failed) failed->reason = where_of(i, u) + failed->reason;
@@ -279,7 +274,7 @@ net::awaitable<mutation_result> apply_mutation(pg_connection& c, std::string_vie
             "INSERT INTO user_mutation_number (\"userId\", \"mutationNumber\") VALUES ($1::text, 1) "
             "ON CONFLICT (\"userId\") DO UPDATE SET \"mutationNumber\" = user_mutation_number.\"mutationNumber\" + 1 "
             "RETURNING \"mutationNumber\"",
-            params, &rows, remaining(deadline));
+            params, &rows, pg_time_left(deadline));
         if (!s) {
             failed = from_status(s, c);
             if (s.sqlstate == "23503") failed->reason = "user \"" + std::string(user_id) + "\" does not exist";
@@ -290,7 +285,7 @@ net::awaitable<mutation_result> apply_mutation(pg_connection& c, std::string_vie
         }
     }
     if (!failed) {
-        if (auto s = co_await c.exec_simple("COMMIT", nullptr, remaining(deadline)); !s) {
+        if (auto s = co_await c.exec_simple("COMMIT", nullptr, pg_time_left(deadline)); !s) {
             // Whether a COMMIT whose answer was lost took effect is unknown;
             // the replication stream will tell (a mutation_commit, or none).
             auto f = from_status(s, c);
@@ -302,7 +297,7 @@ net::awaitable<mutation_result> apply_mutation(pg_connection& c, std::string_vie
     // The rollback gets a moment even when the budget is spent, so a
     // rejected mutation leaves a reusable connection.
     if (c.status())
-        (void)co_await c.exec_simple("ROLLBACK", nullptr, std::max(remaining(deadline), std::chrono::milliseconds(1000)));
+        (void)co_await c.exec_simple("ROLLBACK", nullptr, std::max(pg_time_left(deadline), std::chrono::milliseconds(1000)));
     co_return reject(failed->code, std::move(failed->reason));
 }
 

@@ -79,6 +79,14 @@ private:
     int n_ = 0;
 };
 
+// What is left of a caller's budget for the next statement: at least 1 ms,
+// so an exhausted budget fails as a timeout rather than waiting forever.
+[[nodiscard]] inline std::chrono::milliseconds pg_time_left(std::chrono::steady_clock::time_point deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    return left < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1) : left;
+}
+
 // Parameters in text form; nullopt is NULL.
 using pg_params = std::vector<std::optional<std::string>>;
 

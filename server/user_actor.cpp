@@ -51,6 +51,24 @@ struct history_result {
     pg::registration reg;
 };
 
+// Runs on the replicator's blocking pool (replicator::with_history).
+std::function<history_result(pg::replication_history*)> registration_call(std::string user, pg::lsn seen,
+                                                                         std::vector<std::string> guests,
+                                                                         std::string suffix) {
+    return [user = std::move(user), seen, guests = std::move(guests),
+            suffix = std::move(suffix)](pg::replication_history* h) {
+        history_result r;
+        if (!h) return r;
+        try {
+            r.reg = h->register_user(user, seen, guests, suffix, wall_ms());
+            r.ready = true;
+        } catch (const std::exception& e) {
+            r.error = e.what();
+        }
+        return r;
+    };
+}
+
 } // namespace
 
 user_actor::user_actor(std::string user_id, std::weak_ptr<user_hub> hub, net::any_io_executor io)
@@ -328,18 +346,7 @@ net::awaitable<bool> user_actor::register_once() {
         }
         std::vector<std::string> guests = std::move(guest_result.second);
         auto suffix = new_suffix();
-        std::function<history_result(pg::replication_history*)> reg =
-            [user = user_id_, seen, guests = std::move(guests), suffix](pg::replication_history* h) {
-                history_result r;
-                if (!h) return r;
-                try {
-                    r.reg = h->register_user(user, seen, guests, suffix, wall_ms());
-                    r.ready = true;
-                } catch (const std::exception& e) {
-                    r.error = e.what();
-                }
-                return r;
-            };
+        auto reg = registration_call(user_id_, seen, std::move(guests), suffix);
         auto res = co_await history_call<history_result>(repl, std::move(reg));
         if (!res.ready) co_return false;
         if (gone_ || stopping_ || gen != generation_) {
@@ -372,18 +379,7 @@ net::awaitable<bool> user_actor::register_once() {
         }
         user_snapshot snap = std::move(loaded.second);
         auto suffix = new_suffix();
-        std::function<history_result(pg::replication_history*)> reg =
-            [user = user_id_, at = snap.at, guests = snap.guest_file_ids, suffix](pg::replication_history* h) {
-                history_result r;
-                if (!h) return r;
-                try {
-                    r.reg = h->register_user(user, at, guests, suffix, wall_ms());
-                    r.ready = true;
-                } catch (const std::exception& e) {
-                    r.error = e.what();
-                }
-                return r;
-            };
+        auto reg = registration_call(user_id_, snap.at, snap.guest_file_ids, suffix);
         auto res = co_await history_call<history_result>(repl, std::move(reg));
         if (!res.ready) co_return false;
         if (gone_ || stopping_ || gen != generation_) {

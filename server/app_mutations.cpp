@@ -69,6 +69,19 @@ std::string key_text(const row_update& u, std::string_view col) { return std::st
 //   file_state update:  affected
 //   file_state delete:  is_owner (of the row before), affected
 //   user update:        affected
+// The SET list of an UPDATE: the row's columns, plus updatedAt = now unless
+// the row gives it.
+std::string update_set(const row_update& u, statement& st, const std::string& now) {
+    std::string set;
+    bool updated = false;
+    for (auto& [n, v] : value_columns(u, st)) {
+        set += (set.empty() ? "" : ", ") + n + " = " + v;
+        updated = updated || n == "\"updatedAt\"";
+    }
+    if (!updated) set += (set.empty() ? "" : ", ") + std::string("\"updatedAt\" = ") + st.arg(now, "bigint");
+    return set;
+}
+
 statement build(const row_update& u, std::string_view user, const std::string& now) {
     statement st;
     switch (u.table) {
@@ -104,14 +117,7 @@ statement build(const row_update& u, std::string_view user, const std::string& n
         auto owner = st.arg(std::string(user), "text");
         const std::string before = "(SELECT \"ownerId\" FROM file WHERE id = " + id + ")";
         if (u.event == row_event::update) {
-            auto cols = value_columns(u, st);
-            std::string set;
-            bool updated = false;
-            for (auto& [n, v] : cols) {
-                set += (set.empty() ? "" : ", ") + n + " = " + v;
-                updated = updated || n == "\"updatedAt\"";
-            }
-            if (!updated) set += (set.empty() ? "" : ", ") + std::string("\"updatedAt\" = ") + st.arg(now, "bigint");
+            const auto set = update_set(u, st, now);
             st.sql = "WITH u AS (UPDATE file SET " + set + " WHERE id = " + id + " AND \"ownerId\" = " + owner +
                      " RETURNING 1) SELECT " + before + ", (SELECT count(*) FROM u)";
         } else {
@@ -156,14 +162,7 @@ statement build(const row_update& u, std::string_view user, const std::string& n
     }
     case app_table::user: {
         auto id = st.arg(std::string(user), "text");
-        auto cols = value_columns(u, st);
-        std::string set;
-        bool updated = false;
-        for (auto& [n, v] : cols) {
-            set += (set.empty() ? "" : ", ") + n + " = " + v;
-            updated = updated || n == "\"updatedAt\"";
-        }
-        if (!updated) set += (set.empty() ? "" : ", ") + std::string("\"updatedAt\" = ") + st.arg(now, "bigint");
+        const auto set = update_set(u, st, now);
         st.sql = "WITH u AS (UPDATE \"user\" SET " + set + " WHERE id = " + id + " RETURNING 1) SELECT count(*) FROM u";
         return st;
     }

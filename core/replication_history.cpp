@@ -3,6 +3,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
@@ -119,9 +121,21 @@ std::optional<json::object> user_event(std::string_view table, row_op op, const 
 replication_history::replication_history(const std::string& path, const sqlite_options& opts, history_config cfg)
     : db_(std::make_unique<sqlite_db>(path, opts)), cfg_(cfg) {
     migrate();
+    load_state();
 }
 
 replication_history::~replication_history() = default;
+
+// A failed transaction rolled the tables back; the memory must follow.
+template <class F> decltype(auto) replication_history::guarded(F&& f) {
+    try {
+        return db_->transaction(std::forward<F>(f));
+    } catch (...) {
+        touched_.clear();
+        load_state();
+        throw;
+    }
+}
 
 void replication_history::migrate() {
     db_->exec("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
@@ -142,137 +156,251 @@ void replication_history::migrate() {
     }
 }
 
-history_meta replication_history::meta() {
-    auto c = db_->prepare("SELECT slot_name, system_id, lsn, floor_lsn, epoch FROM meta WHERE id = 1").query();
-    if (!c.next()) throw std::runtime_error("replicator state: meta row missing");
-    return history_meta{std::string(c.get_text(0)), std::string(c.get_text(1)),
-                        lsn{static_cast<std::uint64_t>(c.get_int64(2))}, lsn{static_cast<std::uint64_t>(c.get_int64(3))},
-                        std::string(c.get_text(4))};
+void replication_history::load_state() {
+    {
+        auto c = db_->prepare("SELECT slot_name, system_id, lsn, floor_lsn, epoch FROM meta WHERE id = 1").query();
+        if (!c.next()) throw std::runtime_error("replicator state: meta row missing");
+        meta_ = history_meta{std::string(c.get_text(0)), std::string(c.get_text(1)),
+                             lsn{static_cast<std::uint64_t>(c.get_int64(2))},
+                             lsn{static_cast<std::uint64_t>(c.get_int64(3))}, std::string(c.get_text(4))};
+    }
+    users_.clear();
+    followers_.clear();
+    following_.clear();
+    {
+        auto c = db_->prepare("SELECT id, sequence_number, sequence_id_suffix, last_updated_at FROM active_user").query();
+        while (c.next())
+            users_.emplace(std::string(c.get_text(0)),
+                           active_user{c.get_int64(1), std::string(c.get_text(2)), c.get_int64(3)});
+    }
+    {
+        auto c = db_->prepare("SELECT user_id, file_id FROM user_file_subscription").query();
+        while (c.next()) {
+            std::string u(c.get_text(0)), f(c.get_text(1));
+            followers_[f].insert(u);
+            following_[u].insert(std::move(f));
+        }
+    }
+    auto c = db_->prepare("SELECT count(*), coalesce(max(id), 0) FROM history").query();
+    if (c.next()) {
+        history_rows_ = c.get_int64(0);
+        last_history_id_ = c.get_int64(1);
+    }
 }
+
+history_meta replication_history::meta() { return meta_; }
 
 void replication_history::set_meta(const history_meta& m) {
     db_->prepare("UPDATE meta SET slot_name = ?, system_id = ?, lsn = ?, floor_lsn = ?, epoch = ? WHERE id = 1")
         .run(std::string_view(m.slot_name), std::string_view(m.system_id), static_cast<std::int64_t>(m.recorded.value),
              static_cast<std::int64_t>(m.floor.value), std::string_view(m.epoch));
+    meta_ = m;
 }
 
 bool replication_history::begin_slot(std::string_view slot, std::string_view system_id, lsn confirmed,
                                      std::string_view new_epoch) {
-    return db_->transaction([&] {
-        auto m = meta();
-        const bool continuous = !m.epoch.empty() && m.slot_name == slot && m.system_id == system_id &&
-                                m.recorded >= confirmed;
+    return guarded([&] {
+        const bool continuous = !meta_.epoch.empty() && meta_.slot_name == slot && meta_.system_id == system_id &&
+                                meta_.recorded >= confirmed;
         if (continuous) return false;
         db_->exec("DELETE FROM history; DELETE FROM active_user; DELETE FROM user_file_subscription;");
         set_meta(history_meta{std::string(slot), std::string(system_id), confirmed, confirmed, std::string(new_epoch)});
+        users_.clear();
+        followers_.clear();
+        following_.clear();
+        history_rows_ = 0;
+        last_history_id_ = 0;
         return true;
     });
 }
 
-std::optional<user_delivery> replication_history::next_delivery(const std::string& user, lsn at,
-                                                                json::array changes, std::int64_t now_ms,
-                                                                const std::string& epoch) {
-    auto c = db_->prepare("UPDATE active_user SET sequence_number = sequence_number + 1, last_updated_at = ? "
-                          "WHERE id = ? RETURNING sequence_number, sequence_id_suffix")
-                 .query(now_ms, std::string_view(user));
-    if (!c.next()) return std::nullopt;
-    user_delivery d{user, at, std::move(changes), epoch + std::string(c.get_text(1)), c.get_int64(0)};
-    while (c.next()) {
-    }
-    return d;
+void replication_history::follow(const std::string& user, std::string_view file) {
+    std::string f(file);
+    if (!following_[user].insert(f).second) return;
+    followers_[f].insert(user);
+    db_->prepare("INSERT OR IGNORE INTO user_file_subscription (user_id, file_id) VALUES (?, ?)")
+        .run(std::string_view(user), file);
 }
 
-bool replication_history::is_active(std::string_view user_id) {
-    auto c = db_->prepare("SELECT 1 FROM active_user WHERE id = ?").query(user_id);
-    return c.next();
+void replication_history::unfollow(std::string_view user, std::string_view file) {
+    auto it = following_.find(std::string(user));
+    if (it == following_.end() || !it->second.erase(std::string(file))) return;
+    if (it->second.empty()) following_.erase(it);
+    if (auto f = followers_.find(std::string(file)); f != followers_.end()) {
+        f->second.erase(std::string(user));
+        if (f->second.empty()) followers_.erase(f);
+    }
+    db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ? AND file_id = ?").run(user, file);
 }
+
+void replication_history::unfollow_file(std::string_view file) {
+    auto f = followers_.find(std::string(file));
+    if (f == followers_.end()) return;
+    for (auto& u : f->second)
+        if (auto it = following_.find(u); it != following_.end()) {
+            it->second.erase(f->first);
+            if (it->second.empty()) following_.erase(it);
+        }
+    followers_.erase(f);
+    db_->prepare("DELETE FROM user_file_subscription WHERE file_id = ?").run(file);
+}
+
+void replication_history::drop_user(std::string_view user) {
+    const std::string u(user);
+    if (auto it = following_.find(u); it != following_.end()) {
+        for (auto& f : it->second)
+            if (auto fit = followers_.find(f); fit != followers_.end()) {
+                fit->second.erase(u);
+                if (fit->second.empty()) followers_.erase(fit);
+            }
+        following_.erase(it);
+    }
+    users_.erase(u);
+    touched_.erase(u);
+    db_->prepare("DELETE FROM active_user WHERE id = ?").run(user);
+    db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ?").run(user);
+}
+
+// Sequence numbers move in memory; record() writes the touched users once
+// per batch, inside the same transaction.
+std::optional<user_delivery> replication_history::next_delivery(const std::string& user, lsn at,
+                                                                json::array changes, std::int64_t now_ms) {
+    auto it = users_.find(user);
+    if (it == users_.end()) return std::nullopt;
+    auto& a = it->second;
+    ++a.sequence_number;
+    a.last_updated_at = now_ms;
+    touched_.insert(user);
+    return user_delivery{user, at, std::move(changes), meta_.epoch + a.suffix, a.sequence_number};
+}
+
+bool replication_history::is_active(std::string_view user_id) { return users_.contains(std::string(user_id)); }
 
 std::vector<user_delivery> replication_history::record(std::span<const transaction> txs, std::int64_t now_ms) {
     std::vector<user_delivery> out;
     if (txs.empty()) return out;
-    db_->transaction([&] {
-        auto m = meta();
+    guarded([&] {
+        lsn recorded = meta_.recorded;
         auto& insert_history = db_->prepare(
             "INSERT INTO history (lsn, user_id, file_id, change, recorded_at) VALUES (?, ?, ?, ?, ?)");
-        auto& follow = db_->prepare("INSERT OR IGNORE INTO user_file_subscription (user_id, file_id) VALUES (?, ?)");
-        auto& unfollow = db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ? AND file_id = ?");
-        auto& unfollow_file = db_->prepare("DELETE FROM user_file_subscription WHERE file_id = ?");
-        auto& followers = db_->prepare("SELECT user_id FROM user_file_subscription WHERE file_id = ?");
-
+        std::string stored;
+        std::vector<std::string> to;
         for (auto& tx : txs) {
-            if (tx.end_lsn <= m.recorded) continue; // already recorded
+            if (tx.end_lsn <= recorded) continue; // already recorded
             per_user users;
             for (auto& ch : tx.changes) {
                 if (ch.schema != "public") continue;
                 auto key = key_of(ch.table, ch.row);
                 if (!key) continue;
-                json::object stored{{"table", ch.table}, {"event", to_string(ch.op)}, {"row", ch.row}};
+                stored.clear();
+                stored.append(R"({"table":)").append(json::serialize(json::string_view(ch.table)));
+                stored.append(R"(,"event":")").append(to_string(ch.op)).append(R"(","row":)");
+                stored.append(json::serialize(ch.row)).push_back('}');
                 sqlite_param file = key->file.empty() ? sqlite_param(sqlite_null{}) : sqlite_param(key->file);
                 insert_history.run(static_cast<std::int64_t>(tx.end_lsn.value), key->user, file,
-                                   std::string_view(json::serialize(stored)), now_ms);
+                                   std::string_view(stored), now_ms);
+                ++history_rows_;
+                last_history_id_ = sqlite3_last_insert_rowid(db_->handle());
 
-                std::vector<std::string> to{std::string(key->user)};
+                to.clear();
+                if (users_.contains(std::string(key->user))) to.emplace_back(key->user);
                 if (ch.table == "file") {
-                    auto c = followers.query(key->file);
-                    while (c.next()) {
-                        std::string u(c.get_text(0));
-                        if (u != key->user) to.push_back(std::move(u));
-                    }
-                    if (ch.op == row_op::remove) unfollow_file.run(key->file);
-                } else if (ch.table == "file_state" && is_active(key->user)) {
-                    if (ch.op == row_op::insert && !truthy(ch.row, "isFileOwner")) follow.run(key->user, key->file);
-                    else if (ch.op == row_op::remove) unfollow.run(key->user, key->file);
+                    if (auto f = followers_.find(std::string(key->file)); f != followers_.end())
+                        for (auto& u : f->second)
+                            if (u != key->user && users_.contains(u)) to.push_back(u);
+                    if (ch.op == row_op::remove) unfollow_file(key->file);
+                } else if (ch.table == "file_state" && !to.empty()) {
+                    if (ch.op == row_op::insert && !truthy(ch.row, "isFileOwner")) follow(to.front(), key->file);
+                    else if (ch.op == row_op::remove) unfollow(key->user, key->file);
                 }
                 for (auto& u : to)
-                    if (auto e = user_event(ch.table, ch.op, ch.row, u); e && is_active(u)) users.add(u, std::move(*e));
+                    if (auto e = user_event(ch.table, ch.op, ch.row, u)) users.add(u, std::move(*e));
             }
-            m.recorded = tx.end_lsn;
+            recorded = tx.end_lsn;
             for (auto& [u, changes] : users.list)
-                if (auto d = next_delivery(u, tx.end_lsn, std::move(changes), now_ms, m.epoch)) out.push_back(std::move(*d));
+                if (auto d = next_delivery(u, tx.end_lsn, std::move(changes), now_ms)) out.push_back(std::move(*d));
             for (auto& msg : tx.messages)
                 if (msg.prefix == "requestLsnUpdate")
-                    if (auto d = next_delivery(msg.content, tx.end_lsn, {}, now_ms, m.epoch)) out.push_back(std::move(*d));
+                    if (auto d = next_delivery(msg.content, tx.end_lsn, {}, now_ms)) out.push_back(std::move(*d));
         }
+        auto& bump = db_->prepare("UPDATE active_user SET sequence_number = ?, last_updated_at = ? WHERE id = ?");
+        for (auto& u : touched_) {
+            auto& a = users_.at(u);
+            bump.run(a.sequence_number, a.last_updated_at, std::string_view(u));
+        }
+        touched_.clear();
+        trim_history();
+        auto m = meta_;
+        m.recorded = recorded;
         set_meta(m);
     });
     return out;
 }
 
+void replication_history::trim_history() {
+    const auto bound = static_cast<std::int64_t>(cfg_.max_rows);
+    // Trimming in steps of a quarter of the bound keeps the delete rare.
+    if (history_rows_ <= bound + std::max<std::int64_t>(bound / 4, 256)) return;
+    const std::int64_t keep_from = last_history_id_ - bound;
+    std::int64_t pruned_to = 0;
+    {
+        auto c = db_->prepare("SELECT coalesce(max(lsn), 0), count(*) FROM history WHERE id <= ?").query(keep_from);
+        if (c.next()) {
+            pruned_to = c.get_int64(0);
+            history_rows_ -= c.get_int64(1);
+        }
+    }
+    db_->prepare("DELETE FROM history WHERE id <= ?").run(keep_from);
+    if (lsn{static_cast<std::uint64_t>(pruned_to)} > meta_.floor) {
+        auto m = meta_;
+        m.floor = lsn{static_cast<std::uint64_t>(pruned_to)};
+        set_meta(m);
+    }
+}
+
 void replication_history::advance(lsn to) {
-    db_->transaction([&] {
-        auto m = meta();
-        if (to <= m.recorded) return;
+    if (to <= meta_.recorded) return;
+    guarded([&] {
+        auto m = meta_;
         m.recorded = to;
         set_meta(m);
     });
 }
 
 std::optional<user_delivery> replication_history::lsn_update(std::string_view user_id, std::int64_t now_ms) {
-    auto m = meta();
-    return db_->transaction([&] { return next_delivery(std::string(user_id), m.recorded, {}, now_ms, m.epoch); });
+    return guarded([&] {
+        auto d = next_delivery(std::string(user_id), meta_.recorded, {}, now_ms);
+        if (d) {
+            auto& a = users_.at(d->user_id);
+            db_->prepare("UPDATE active_user SET sequence_number = ?, last_updated_at = ? WHERE id = ?")
+                .run(a.sequence_number, a.last_updated_at, user_id);
+        }
+        touched_.clear();
+        return d;
+    });
 }
 
 registration replication_history::register_user(std::string_view user_id, lsn seen,
                                                 std::span<const std::string> guest_file_ids,
                                                 std::string_view boot_id, std::int64_t now_ms) {
-    return db_->transaction([&] {
-        auto m = meta();
+    return guarded([&] {
+        const std::string user(user_id);
         registration r;
-        r.sequence_id = m.epoch + std::string(boot_id);
-        db_->prepare("DELETE FROM active_user WHERE id = ?").run(user_id);
-        db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ?").run(user_id);
+        r.sequence_id = meta_.epoch + std::string(boot_id);
+        drop_user(user_id);
         db_->prepare("INSERT INTO active_user (id, sequence_number, sequence_id_suffix, last_updated_at) "
                      "VALUES (?, 0, ?, ?)")
             .run(user_id, boot_id, now_ms);
-        std::unordered_set<std::string> following(guest_file_ids.begin(), guest_file_ids.end());
-        for (auto& f : following)
-            db_->prepare("INSERT OR IGNORE INTO user_file_subscription (user_id, file_id) VALUES (?, ?)")
-                .run(user_id, std::string_view(f));
+        users_.emplace(user, active_user{0, std::string(boot_id), now_ms});
 
-        if (seen >= m.recorded) return r;
-        if (seen < m.floor) {
+        std::unordered_set<std::string> following(guest_file_ids.begin(), guest_file_ids.end());
+        auto subscribe = [&] {
+            for (auto& f : following) follow(user, f);
+        };
+        if (seen >= meta_.recorded) return subscribe(), r;
+        if (seen < meta_.floor) {
             r.reload = true;
-            return r;
+            return subscribe(), r;
         }
         // Replays in WAL order, following and unfollowing files as the
         // history goes, so a file the user was invited to meanwhile counts.
@@ -303,74 +431,60 @@ registration replication_history::register_user(std::string_view user_id, lsn se
             if (batches.empty() || batches.back().first != at) batches.emplace_back(at, json::array{});
             batches.back().second.push_back(std::move(*e));
         }
-        db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ?").run(user_id);
-        for (auto& f : following)
-            db_->prepare("INSERT OR IGNORE INTO user_file_subscription (user_id, file_id) VALUES (?, ?)")
-                .run(user_id, std::string_view(f));
+        subscribe();
         for (auto& [at, changes] : batches)
-            if (auto d = next_delivery(std::string(user_id), at, std::move(changes), now_ms, m.epoch))
-                r.replay.push_back(std::move(*d));
+            if (auto d = next_delivery(user, at, std::move(changes), now_ms)) r.replay.push_back(std::move(*d));
+        if (!r.replay.empty())
+            db_->prepare("UPDATE active_user SET sequence_number = ?, last_updated_at = ? WHERE id = ?")
+                .run(users_.at(user).sequence_number, now_ms, user_id);
+        touched_.clear();
         return r;
     });
 }
 
 void replication_history::unregister_user(std::string_view user_id) {
-    db_->transaction([&] {
-        db_->prepare("DELETE FROM active_user WHERE id = ?").run(user_id);
-        db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ?").run(user_id);
-    });
+    guarded([&] { drop_user(user_id); });
 }
 
 bool replication_history::unregister_user_if(std::string_view user_id, std::string_view boot_id) {
-    return db_->transaction([&] {
-        {
-            auto c = db_->prepare("SELECT 1 FROM active_user WHERE id = ? AND sequence_id_suffix = ?")
-                         .query(user_id, boot_id);
-            if (!c.next()) return false;
-        }
-        db_->prepare("DELETE FROM active_user WHERE id = ?").run(user_id);
-        db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ?").run(user_id);
-        return true;
-    });
+    auto it = users_.find(std::string(user_id));
+    if (it == users_.end() || it->second.suffix != boot_id) return false;
+    guarded([&] { drop_user(user_id); });
+    return true;
 }
 
 std::vector<std::string> replication_history::prune(std::int64_t now_ms, std::chrono::milliseconds user_idle) {
-    return db_->transaction([&] {
-        std::int64_t max_id = 0;
-        {
-            auto c = db_->prepare("SELECT coalesce(max(id), 0) FROM history").query();
-            if (c.next()) max_id = c.get_int64(0);
-        }
-        const std::int64_t keep_from = max_id - static_cast<std::int64_t>(cfg_.max_rows);
+    return guarded([&] {
+        const std::int64_t keep_from = last_history_id_ - static_cast<std::int64_t>(cfg_.max_rows);
         const std::int64_t too_old = now_ms - cfg_.max_age.count();
         std::int64_t pruned_to = 0;
         {
-            auto c = db_->prepare("SELECT coalesce(max(lsn), 0) FROM history WHERE id <= ? OR recorded_at < ?")
+            auto c = db_->prepare("SELECT coalesce(max(lsn), 0), count(*) FROM history WHERE id <= ? OR recorded_at < ?")
                          .query(keep_from, too_old);
-            if (c.next()) pruned_to = c.get_int64(0);
+            if (c.next()) {
+                pruned_to = c.get_int64(0);
+                history_rows_ -= c.get_int64(1);
+            }
         }
         if (pruned_to) {
             db_->prepare("DELETE FROM history WHERE id <= ? OR recorded_at < ?").run(keep_from, too_old);
-            auto m = meta();
-            if (lsn{static_cast<std::uint64_t>(pruned_to)} > m.floor) {
+            if (lsn{static_cast<std::uint64_t>(pruned_to)} > meta_.floor) {
+                auto m = meta_;
                 m.floor = lsn{static_cast<std::uint64_t>(pruned_to)};
                 set_meta(m);
             }
         }
         std::vector<std::string> dropped;
-        auto c = db_->prepare("SELECT id FROM active_user WHERE last_updated_at < ?").query(now_ms - user_idle.count());
-        while (c.next()) dropped.emplace_back(c.get_text(0));
-        for (auto& u : dropped) {
-            db_->prepare("DELETE FROM active_user WHERE id = ?").run(std::string_view(u));
-            db_->prepare("DELETE FROM user_file_subscription WHERE user_id = ?").run(std::string_view(u));
-        }
+        for (auto& [id, a] : users_)
+            if (a.last_updated_at < now_ms - user_idle.count()) dropped.push_back(id);
+        for (auto& u : dropped) drop_user(u);
         return dropped;
     });
 }
 
 history_diagnostics replication_history::diagnostics() {
     history_diagnostics d;
-    d.meta = meta();
+    d.meta = meta_;
     auto scalar = [&](const char* sql) {
         auto c = db_->prepare(sql).query();
         return c.next() && !c.is_null(0) ? std::optional<std::int64_t>(c.get_int64(0)) : std::nullopt;

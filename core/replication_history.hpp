@@ -15,6 +15,10 @@
 //
 // Not thread-safe; the server uses it from one thread at a time (its
 // blocking pool). No clock: times are arguments (milliseconds since epoch).
+//
+// Cost: record() does one history INSERT per routed change and, per batch,
+// one UPDATE per user whose sequence moved plus the meta row; who is active
+// and who follows which file are answered from memory.
 
 #include "core/replication_protocol.hpp"
 #include "core/sqlite_db.hpp"
@@ -29,6 +33,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace tlsync::core::pg {
@@ -114,16 +120,39 @@ public:
     std::vector<std::string> prune(std::int64_t now_ms, std::chrono::milliseconds user_idle);
 
     [[nodiscard]] history_diagnostics diagnostics();
-    [[nodiscard]] sqlite_db& db() noexcept { return *db_; }
 
 private:
+    // The routing state record() consults for every change, kept in memory
+    // and written through: the tables are the durable copy, read once at
+    // open and again after a failed transaction (which rolled them back).
+    struct active_user {
+        std::int64_t sequence_number = 0;
+        std::string suffix;
+        std::int64_t last_updated_at = 0;
+    };
+    template <class F> decltype(auto) guarded(F&& f);
     void migrate();
+    void load_state();
     void set_meta(const history_meta& m);
+    void follow(const std::string& user, std::string_view file);
+    void unfollow(std::string_view user, std::string_view file);
+    void unfollow_file(std::string_view file);
+    void drop_user(std::string_view user);
+    // Keeps the history within max_rows as it grows (one range delete);
+    // the periodic prune() handles age.
+    void trim_history();
     std::optional<user_delivery> next_delivery(const std::string& user, lsn at, boost::json::array changes,
-                                               std::int64_t now_ms, const std::string& epoch);
+                                               std::int64_t now_ms);
 
     std::unique_ptr<sqlite_db> db_;
     history_config cfg_;
+    history_meta meta_;
+    std::unordered_map<std::string, active_user> users_;
+    std::unordered_map<std::string, std::unordered_set<std::string>> followers_;  // file -> guests
+    std::unordered_map<std::string, std::unordered_set<std::string>> following_;  // guest -> files
+    std::unordered_set<std::string> touched_; // users whose sequence number moved in this record()
+    std::int64_t history_rows_ = 0;
+    std::int64_t last_history_id_ = 0;
 };
 
 // The event a user receives for a row change, or nullopt when the change

@@ -1,5 +1,6 @@
 #include "core/wal2json.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -58,13 +59,15 @@ json::object columns_field(const json::object& o, std::string_view key, bool req
         return out;
     }
     if (!v->is_array()) throw bad{"\"" + std::string(key) + "\" is not an array"};
+    out.reserve(v->get_array().size());
     for (auto& c : v->get_array()) {
         if (!c.is_object()) throw bad{"a column of \"" + std::string(key) + "\" is not an object"};
         auto& col = c.get_object();
         auto* name = field(col, "name");
         if (!name || !name->is_string()) throw bad{"a column without a string \"name\""};
         auto* value = field(col, "value");
-        out[name->get_string()] = value ? *value : json::value(nullptr);
+        if (value) out.insert_or_assign(name->get_string(), *value);
+        else out.insert_or_assign(name->get_string(), nullptr);
     }
     return out;
 }
@@ -113,8 +116,13 @@ wal_record decode(const json::object& o) {
 } // namespace
 
 wal_record decode_wal2json(std::string_view text) {
+    // The parsed document is scratch: what the record keeps is copied out of
+    // it into default-allocated objects. Parsing into a monotonic buffer
+    // (the stack for a typical row) saves an allocation per JSON value.
+    unsigned char scratch[8192];
+    json::monotonic_resource mr(scratch, sizeof scratch);
     boost::system::error_code ec;
-    json::value v = json::parse(text, ec);
+    json::value v = json::parse(text, ec, &mr);
     if (ec) return decode_error{"invalid JSON: " + ec.message()};
     if (!v.is_object()) return decode_error{"not a JSON object"};
     try {

@@ -9,6 +9,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -263,16 +264,35 @@ private:
         co_return co_await stream(repl, pg::replication_stream(meta.recorded, cfg_.stream, stream_now()));
     }
 
+    // What the reader has decoded and the recorder has not yet taken. The
+    // two coroutines share it on the strand; each wakes the other with a
+    // timer used as a condition variable (expires at max, cancel to signal).
+    struct pipeline {
+        explicit pipeline(net::strand<net::any_io_executor>& strand) : work(strand), drained(strand) {
+            work.expires_at(steady::time_point::max());
+            drained.expires_at(steady::time_point::max());
+        }
+        std::vector<pg::transaction> batch;
+        std::vector<pg::logical_message> msgs;
+        std::optional<pg::lsn> advance; // an idle advance to record, then acknowledge
+        std::size_t rows = 0;           // changes in `batch`
+        bool reader_done = false;
+        std::string error;              // the recorder failed: the session ends
+        net::steady_timer work;         // the recorder waits here for a batch
+        net::steady_timer drained;      // the reader waits here when `rows` is at its bound
+        [[nodiscard]] bool empty() const noexcept { return batch.empty() && msgs.empty() && !advance; }
+    };
+
     // Carries out the stream's actions; a non-empty result ends the session.
-    net::awaitable<std::string> act(pg::replication_stream& s, pg_connection& repl,
-                                    std::vector<pg::transaction>& batch, std::vector<pg::logical_message>& msgs) {
+    net::awaitable<std::string> act(pg::replication_stream& s, pg_connection& repl, pipeline& p) {
         for (auto& a : s.take_actions()) {
             if (auto* d = std::get_if<pg::stream_action::deliver>(&a)) {
-                batch.push_back(std::move(d->t));
+                p.rows += d->t.changes.size() + 1;
+                p.batch.push_back(std::move(d->t));
             } else if (auto* adv = std::get_if<pg::stream_action::advance>(&a)) {
-                advance_to_ = std::max(advance_to_.value_or(pg::lsn{}), adv->to);
+                p.advance = std::max(p.advance.value_or(pg::lsn{}), adv->to);
             } else if (auto* m = std::get_if<pg::stream_action::message>(&a)) {
-                msgs.push_back(std::move(m->m));
+                p.msgs.push_back(std::move(m->m));
             } else if (auto* st = std::get_if<pg::stream_action::send_status>(&a)) {
                 st->status.client_time = pg::to_pg_time(std::chrono::system_clock::now());
                 auto bytes = pg::encode_status_update(st->status);
@@ -285,65 +305,56 @@ private:
         co_return std::string{};
     }
 
+    // Decoding and recording overlap: the reader (the only coroutine doing
+    // I/O on the replication connection) decodes into the pipeline while
+    // the recorder has the previous batch in SQLite on the blocking pool,
+    // and the recorder takes everything that arrived meanwhile as its next
+    // batch (group commit: one SQLite commit however many transactions).
+    // Acknowledgements the recorder earns are sent by the reader's next
+    // act(), at the latest at its next timer.
     net::awaitable<std::string> stream(pg_connection& repl, pg::replication_stream s) {
-        std::vector<pg::transaction> batch;
-        std::vector<pg::logical_message> msgs;
+        using namespace net::experimental::awaitable_operators;
+        pipeline p(strand_);
+        co_return co_await (read_loop(repl, s, p) && record_loop(s, p));
+    }
+
+    net::awaitable<std::string> read_loop(pg_connection& repl, pg::replication_stream& s, pipeline& p) {
+        struct finish {
+            pipeline& p;
+            ~finish() {
+                p.reader_done = true;
+                p.work.cancel();
+            }
+        } on_exit{p};
         for (;;) {
             if (stopping_) co_return "stopping";
+            if (!p.error.empty()) co_return p.error;
+            if (p.rows >= cfg_.max_pending_rows) {
+                (void)co_await p.drained.async_wait(net::as_tuple(net::use_awaitable));
+                continue;
+            }
             std::size_t n = 0;
-            while (n < cfg_.max_batch) {
+            while (n < cfg_.max_batch && p.rows < cfg_.max_pending_rows) {
                 auto buf = repl.try_read_copy();
                 if (!buf) break;
                 ++n;
                 s.on_copy_data(buf->view(), stream_now());
-                if (auto r = co_await act(s, repl, batch, msgs); !r.empty()) co_return r;
+                if (auto r = co_await act(s, repl, p); !r.empty()) co_return r;
             }
             if (!repl.status()) co_return repl.status().error;
-
-            if (!batch.empty() || !msgs.empty() || advance_to_) {
-                const auto advance = std::exchange(advance_to_, std::nullopt);
-                auto deliveries = co_await on_history([&](pg::replication_history& h) {
-                    // An idle advance is older than anything in the batch
-                    // (it is only asked for when nothing is unrecorded).
-                    if (advance) h.advance(*advance);
-                    auto out = h.record(batch, wall_ms());
-                    for (auto& m : msgs)
-                        if (m.prefix == "requestLsnUpdate")
-                            if (auto d = h.lsn_update(m.content, wall_ms())) out.push_back(std::move(*d));
-                    return out;
-                });
-                if (!batch.empty()) {
-                    auto end = batch.back().end_lsn;
-                    for (auto& t : batch)
-                        if (h_.on_transaction) h_.on_transaction(t);
-                    s.on_recorded(end, stream_now());
-                    std::lock_guard lock(stats_mutex_);
-                    stats_.transactions += batch.size();
-                    stats_.recorded = end.to_string();
-                    stats_.server_wal_end = s.server_wal_end().to_string();
-                    stats_.redelivered = s.stats().redelivered;
-                }
-                if (advance && batch.empty()) {
-                    s.on_recorded(*advance, stream_now());
-                    std::lock_guard lock(stats_mutex_);
-                    if (pg::lsn::parse(stats_.recorded).value_or(pg::lsn{}) < *advance)
-                        stats_.recorded = advance->to_string();
-                    stats_.server_wal_end = s.server_wal_end().to_string();
-                }
-                if (!deliveries.empty() && h_.on_deliveries) h_.on_deliveries(std::move(deliveries));
-                batch.clear();
-                msgs.clear();
-                if (auto r = co_await act(s, repl, batch, msgs); !r.empty()) co_return r;
+            if (!p.empty()) p.work.cancel();
+            if (n > 0) {
+                // Let the recorder (and anything else on the strand) run
+                // between bursts.
+                co_await net::post(strand_, net::use_awaitable);
                 continue;
             }
-            if (n > 0) continue;
-
             auto deadline = std::min(to_steady(s.next_deadline()), next_prune_);
             auto w = co_await repl.wait_readable(deadline);
             if (!w) co_return w.error;
             if (w.timed_out) {
                 s.on_timer(stream_now());
-                if (auto r = co_await act(s, repl, batch, msgs); !r.empty()) co_return r;
+                if (auto r = co_await act(s, repl, p); !r.empty()) co_return r;
             }
             if (steady::now() >= next_prune_) {
                 next_prune_ = steady::now() + cfg_.prune_interval;
@@ -352,6 +363,62 @@ private:
                 if (!dropped.empty())
                     log::info("replicator: dropped idle users", {{"count", std::to_string(dropped.size())}});
             }
+        }
+    }
+
+    net::awaitable<void> record_loop(pg::replication_stream& s, pipeline& p) {
+        for (;;) {
+            if (p.empty()) {
+                if (p.reader_done || !p.error.empty()) co_return;
+                p.work.expires_at(steady::time_point::max());
+                (void)co_await p.work.async_wait(net::as_tuple(net::use_awaitable));
+                continue;
+            }
+            // Once the reader is gone, what it left unrecorded is dropped: it
+            // was never acknowledged, so the next session receives it again.
+            if (p.reader_done) co_return;
+            auto batch = std::exchange(p.batch, {});
+            auto msgs = std::exchange(p.msgs, {});
+            const auto advance = std::exchange(p.advance, std::nullopt);
+            p.rows = 0;
+            p.drained.cancel();
+            p.drained.expires_at(steady::time_point::max());
+
+            std::vector<pg::user_delivery> deliveries;
+            try {
+                deliveries = co_await on_history([&](pg::replication_history& h) {
+                    // An idle advance is older than anything in the batch (it
+                    // is only asked for when nothing is unrecorded).
+                    if (advance) h.advance(*advance);
+                    auto out = h.record(batch, wall_ms());
+                    for (auto& m : msgs)
+                        if (m.prefix == "requestLsnUpdate")
+                            if (auto d = h.lsn_update(m.content, wall_ms())) out.push_back(std::move(*d));
+                    return out;
+                });
+            } catch (const std::exception& e) {
+                p.error = std::string("recording: ") + e.what();
+                p.drained.cancel();
+                co_return;
+            }
+            if (!batch.empty()) {
+                auto end = batch.back().end_lsn;
+                for (auto& t : batch)
+                    if (h_.on_transaction) h_.on_transaction(t);
+                s.on_recorded(end, stream_now());
+                std::lock_guard lock(stats_mutex_);
+                stats_.transactions += batch.size();
+                stats_.recorded = end.to_string();
+                stats_.server_wal_end = s.server_wal_end().to_string();
+                stats_.redelivered = s.stats().redelivered;
+            } else if (advance) {
+                s.on_recorded(*advance, stream_now());
+                std::lock_guard lock(stats_mutex_);
+                if (pg::lsn::parse(stats_.recorded).value_or(pg::lsn{}) < *advance)
+                    stats_.recorded = advance->to_string();
+                stats_.server_wal_end = s.server_wal_end().to_string();
+            }
+            if (!deliveries.empty() && h_.on_deliveries) h_.on_deliveries(std::move(deliveries));
         }
     }
 
@@ -385,7 +452,6 @@ private:
     bool stopped_ = false;
     bool migrated_ = false;
     int oversize_failures_ = 0;
-    std::optional<pg::lsn> advance_to_; // an idle advance to record, then acknowledge
     std::vector<std::function<void()>> on_stopped_;
 
     mutable std::mutex stats_mutex_;

@@ -45,7 +45,8 @@ struct replicator_config {
     std::chrono::milliseconds backoff_max{10'000};
     std::chrono::milliseconds prune_interval{600'000};
     std::chrono::milliseconds user_idle{600'000};
-    std::size_t max_batch = 1000;               // CopyData messages per SQLite commit
+    std::size_t max_batch = 1000;               // CopyData messages decoded per turn on the strand
+    std::size_t max_pending_rows = 50'000;      // decoded, unrecorded changes before reading pauses
 };
 
 struct replicator_stats {

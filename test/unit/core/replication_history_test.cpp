@@ -267,4 +267,78 @@ BOOST_AUTO_TEST_CASE(ignores_unrouted_rows) {
     BOOST_TEST(h.meta().recorded.value == 5u);
 }
 
+
+// The routing state lives in memory and is written through: a reopened
+// file continues every user's sequence and keeps who follows which file.
+BOOST_AUTO_TEST_CASE(sequences_and_subscriptions_survive_a_reopen) {
+    temp_dir dir;
+    {
+        replication_history h(dir.file("r.sqlite"));
+        h.begin_slot("s", "sys", L(100), "E");
+        h.register_user("owner", L(100), {}, "-o", 1);
+        h.register_user("guest", L(100), std::vector<std::string>{"f1"}, "-g", 1);
+        auto d = h.record(std::vector{tx(200, {change(row_op::update, "file", file_row("f1", "owner"))})}, 5);
+        BOOST_TEST(d.size() == 2u);
+    }
+    replication_history h(dir.file("r.sqlite"));
+    auto d = h.record(std::vector{tx(300, {change(row_op::update, "file", file_row("f1", "owner"))}),
+                                  tx(400, {change(row_op::update, "user", {{"id", "owner"}})})},
+                      6);
+    BOOST_REQUIRE(d.size() == 3u);
+    BOOST_TEST(d[0].user_id == "owner");
+    BOOST_TEST(d[0].sequence_number == 2);
+    BOOST_TEST(d[1].user_id == "guest");
+    BOOST_TEST(d[1].sequence_number == 2);
+    BOOST_TEST(d[1].sequence_id == "E-g");
+    BOOST_TEST(d[2].sequence_number == 3);
+    // The file deleted: the guest stops following it, durably.
+    h.record(std::vector{tx(500, {change(row_op::remove, "file", file_row("f1", "owner"))})}, 7);
+    BOOST_TEST(h.diagnostics().subscriptions == 0);
+    replication_history again(dir.file("r.sqlite"));
+    BOOST_TEST(again.diagnostics().subscriptions == 0);
+    BOOST_TEST(again.record(std::vector{tx(600, {change(row_op::update, "file", file_row("f1", "owner"))})}, 8)
+                   .size() == 1u);
+}
+
+// Between periodic prunes the history stays near its row bound however
+// fast it grows, and the floor follows what was trimmed.
+BOOST_AUTO_TEST_CASE(history_is_trimmed_as_it_grows) {
+    temp_dir dir;
+    replication_history h(dir.file("r.sqlite"), {}, history_config{1000, std::chrono::hours(1)});
+    h.begin_slot("s", "sys", L(1), "E");
+    for (std::uint64_t i = 1; i <= 3000; ++i)
+        h.record(std::vector{tx(i * 10, {change(row_op::insert, "user", {{"id", "u"}})})}, 1);
+    auto d = h.diagnostics();
+    BOOST_TEST(d.history_rows >= 1000);
+    BOOST_TEST(d.history_rows <= 1256);
+    BOOST_TEST(d.meta.floor.value == d.earliest->value - 10);
+    BOOST_TEST(h.register_user("u", L(d.meta.floor.value - 1), {}, "-a", 1).reload);
+    auto r = h.register_user("u", d.meta.floor, {}, "-b", 1);
+    BOOST_TEST(!r.reload);
+    BOOST_TEST(static_cast<std::int64_t>(r.replay.size()) == d.history_rows);
+}
+
+// A failed SQLite transaction rolls the tables back; the memory follows,
+// so the next record() sees the same state as the file.
+BOOST_AUTO_TEST_CASE(a_failed_record_leaves_memory_as_the_file) {
+    temp_dir dir;
+    replication_history h(dir.file("r.sqlite"));
+    h.begin_slot("s", "sys", L(1), "E");
+    h.register_user("u", L(1), {}, "-a", 1);
+    h.record(std::vector{tx(10, {change(row_op::update, "user", {{"id", "u"}})})}, 1);
+    {
+        // The batch fails at its very end (the meta row), after the
+        // sequence numbers moved: everything must roll back.
+        tlsync::core::sqlite_db other(dir.file("r.sqlite"));
+        other.exec("CREATE TRIGGER boom BEFORE UPDATE ON meta WHEN NEW.lsn = 20 BEGIN SELECT RAISE(ABORT, 'boom'); END");
+        BOOST_CHECK_THROW(h.record(std::vector{tx(20, {change(row_op::update, "user", {{"id", "u"}})})}, 2),
+                          std::exception);
+        other.exec("DROP TRIGGER boom");
+    }
+    BOOST_TEST(h.meta().recorded.value == 10u);
+    auto d = h.record(std::vector{tx(20, {change(row_op::update, "user", {{"id", "u"}})})}, 3);
+    BOOST_REQUIRE(d.size() == 1u);
+    BOOST_TEST(d[0].sequence_number == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

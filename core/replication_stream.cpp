@@ -6,13 +6,14 @@ namespace tlsync::core::pg {
 
 replication_stream::replication_stream(lsn recorded, stream_config cfg, stream_time now)
     : cfg_(cfg), collator_(cfg.max_transaction_bytes), recorded_(recorded), last_received_(now),
-      last_ping_(now) {}
+      last_ping_(now), last_status_(now - cfg.ack_interval) {}
 
 void replication_stream::on_copy_data(std::string_view bytes, stream_time now) {
     if (failed_) return;
     last_received_ = now;
     ping_outstanding_ = false;
     ++stats_.messages;
+    ack_if_due(now);
     auto msg = parse_copy_data(bytes);
     if (auto* e = std::get_if<protocol_error>(&msg)) return fail(std::move(e->what));
 
@@ -21,7 +22,7 @@ void replication_stream::on_copy_data(std::string_view bytes, stream_time now) {
         wal_end_ = std::max(wal_end_, k->wal_end);
         // The reply carries the recorded LSN, never the keepalive's walEnd:
         // that runs ahead of commits we may not have recorded...
-        if (k->reply_requested) send_status(false);
+        if (k->reply_requested) send_status(false, now);
         // ...unless nothing is in flight: no transaction open, everything
         // handed out recorded. The walsender sends in order, so every commit
         // before walEnd has arrived; the caller records walEnd, then acks it.
@@ -57,10 +58,15 @@ void replication_stream::on_copy_data(std::string_view bytes, stream_time now) {
         out);
 }
 
-void replication_stream::on_recorded(lsn end, stream_time) {
+void replication_stream::on_recorded(lsn end, stream_time now) {
     if (failed_ || end <= recorded_) return;
     recorded_ = end;
-    send_status(false);
+    ack_pending_ = true;
+    ack_if_due(now);
+}
+
+void replication_stream::ack_if_due(stream_time now) {
+    if (ack_pending_ && now - last_status_ >= cfg_.ack_interval) send_status(false, now);
 }
 
 void replication_stream::on_timer(stream_time now) {
@@ -68,8 +74,9 @@ void replication_stream::on_timer(stream_time now) {
     if (now - last_received_ >= cfg_.dead_after) {
         return fail("no message from the server for " + std::to_string(cfg_.dead_after.count()) + " ms");
     }
+    ack_if_due(now);
     if (now - last_received_ >= cfg_.ping_after && (!ping_outstanding_ || now - last_ping_ >= cfg_.ping_after)) {
-        send_status(true);
+        send_status(true, now);
         ping_outstanding_ = true;
         last_ping_ = now;
     }
@@ -78,7 +85,8 @@ void replication_stream::on_timer(stream_time now) {
 stream_time replication_stream::next_deadline() const noexcept {
     stream_time dead = last_received_ + cfg_.dead_after;
     stream_time ping = ping_outstanding_ ? last_ping_ + cfg_.ping_after : last_received_ + cfg_.ping_after;
-    return std::min(dead, ping);
+    stream_time next = std::min(dead, ping);
+    return ack_pending_ ? std::min(next, last_status_ + cfg_.ack_interval) : next;
 }
 
 std::vector<stream_output> replication_stream::take_actions() {
@@ -87,8 +95,10 @@ std::vector<stream_output> replication_stream::take_actions() {
     return out;
 }
 
-void replication_stream::send_status(bool reply_requested) {
+void replication_stream::send_status(bool reply_requested, stream_time now) {
     ++stats_.status_sent;
+    last_status_ = now;
+    ack_pending_ = false;
     actions_.emplace_back(stream_action::send_status{
         standby_status{recorded_, recorded_, recorded_, 0, reply_requested}});
 }

@@ -7,7 +7,8 @@
 //   on_copy_data ──▶ transaction_collator ──▶ deliver{transaction}
 //                                              │ caller records it (SQLite)
 //   on_recorded(end_lsn) ◀──────────────────────┘
-//        └──▶ send_status{flushed = end_lsn}    (acknowledge only what is recorded)
+//        └──▶ send_status{flushed = end_lsn}    (acknowledge only what is recorded;
+//                                                at most one per ack_interval)
 //
 // Liveness: after `ping_after` without any message it sends a status update
 // asking for a reply (the server answers with a keepalive); after
@@ -30,6 +31,11 @@ namespace tlsync::core::pg {
 using stream_time = std::chrono::milliseconds;
 
 struct stream_config {
+    // Acknowledgements closer together than this are merged into one (the
+    // latest recorded LSN): Postgres only needs them to release WAL, and a
+    // status update per recorded batch costs a send here and a wake-up of
+    // the walsender there. Zero acknowledges every on_recorded at once.
+    std::chrono::milliseconds ack_interval{100};
     std::chrono::milliseconds ping_after{5000};
     std::chrono::milliseconds dead_after{10000};
     std::size_t max_transaction_bytes = 256u << 20;
@@ -98,7 +104,8 @@ public:
     [[nodiscard]] const stream_stats& stats() const noexcept { return stats_; }
 
 private:
-    void send_status(bool reply_requested);
+    void send_status(bool reply_requested, stream_time now);
+    void ack_if_due(stream_time now);
     void fail(std::string reason);
 
     stream_config cfg_;
@@ -109,6 +116,8 @@ private:
     lsn wal_end_;
     stream_time last_received_;
     stream_time last_ping_;
+    stream_time last_status_;
+    bool ack_pending_ = false; // recorded_ moved since the last status update
     bool ping_outstanding_ = false;
     bool failed_ = false;
     std::vector<stream_output> actions_;

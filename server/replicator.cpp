@@ -123,6 +123,9 @@ private:
                 if (history_) co_return;
                 core::sqlite_options o;
                 o.synchronous = cfg_.fsync ? core::sqlite_synchronous::full : core::sqlite_synchronous::normal;
+                // One handle per process, written to continuously: unlike a
+                // room's, its cache is worth its memory.
+                o.cache_kib = 16 * 1024;
                 history_ = std::make_unique<pg::replication_history>(cfg_.state_path, o, cfg_.history);
             },
             net::use_awaitable);

@@ -39,6 +39,13 @@ void feed_all(replication_stream& s, const std::vector<std::string>& msgs, milli
     for (auto& m : msgs) s.on_copy_data(m, now);
 }
 
+// Every on_recorded acknowledged at once, so each step can be checked.
+stream_config immediate() {
+    stream_config c;
+    c.ack_interval = milliseconds(0);
+    return c;
+}
+
 const std::string B = R"({"action":"B"})";
 const std::string C = R"({"action":"C"})";
 const std::string I = R"({"action":"I","schema":"public","table":"user","columns":[{"name":"id","type":"text","value":"u"}]})";
@@ -48,7 +55,7 @@ const std::string I = R"({"action":"I","schema":"public","table":"user","columns
 BOOST_AUTO_TEST_SUITE(replication_stream_suite)
 
 BOOST_AUTO_TEST_CASE(acknowledges_only_what_is_recorded) {
-    replication_stream s(L("0/1000000"), {}, milliseconds(0));
+    replication_stream s(L("0/1000000"), immediate(), milliseconds(0));
     auto msgs = load_stream_fixture();
     feed_all(s, msgs, milliseconds(1));
     auto c = drain(s);
@@ -93,7 +100,7 @@ BOOST_AUTO_TEST_CASE(keepalive_reply_carries_recorded_lsn_not_wal_end) {
 }
 
 BOOST_AUTO_TEST_CASE(idle_wal_end_is_acknowledged_only_once_recorded_and_never_mid_transaction) {
-    replication_stream s(L("0/500"), {}, milliseconds(0));
+    replication_stream s(L("0/500"), immediate(), milliseconds(0));
     // A transaction is open: no advance.
     s.on_copy_data(xlog(0x600, R"({"action":"B","xid":1,"lsn":"0/700","nextlsn":"0/800"})"), milliseconds(1));
     s.on_copy_data(keepalive(0x650, false), milliseconds(1));
@@ -115,6 +122,35 @@ BOOST_AUTO_TEST_CASE(idle_wal_end_is_acknowledged_only_once_recorded_and_never_m
     BOOST_TEST(drain(s).statuses.at(0).flushed.value == 0x900u);
     s.on_copy_data(keepalive(0x900, false), milliseconds(7));
     BOOST_TEST(drain(s).advances.empty()); // nothing new
+}
+
+BOOST_AUTO_TEST_CASE(acknowledgements_are_merged_within_the_interval) {
+    stream_config cfg; // ack_interval 100 ms
+    replication_stream s(L("0/100"), cfg, milliseconds(0));
+    s.on_recorded(L("0/200"), milliseconds(1)); // the first goes at once
+    BOOST_TEST(drain(s).statuses.at(0).flushed.value == 0x200u);
+    s.on_recorded(L("0/300"), milliseconds(20));
+    s.on_recorded(L("0/400"), milliseconds(40));
+    BOOST_TEST(drain(s).statuses.empty());
+    BOOST_TEST(s.next_deadline().count() == 101);
+    s.on_timer(milliseconds(60));
+    BOOST_TEST(drain(s).statuses.empty());
+    // Due: the next message or timer carries the latest recorded LSN.
+    s.on_copy_data(keepalive(0x500, false), milliseconds(101));
+    auto c = drain(s);
+    BOOST_REQUIRE(c.statuses.size() == 1u);
+    BOOST_TEST(c.statuses[0].flushed.value == 0x400u);
+    s.on_recorded(L("0/500"), milliseconds(150));
+    s.on_timer(milliseconds(201));
+    BOOST_TEST(drain(s).statuses.at(0).flushed.value == 0x500u);
+    // A keepalive reply carries the recorded LSN too, and counts as the ack.
+    s.on_recorded(L("0/600"), milliseconds(210));
+    s.on_copy_data(keepalive(0x700, true), milliseconds(220));
+    auto r = drain(s);
+    BOOST_REQUIRE(r.statuses.size() == 1u);
+    BOOST_TEST(r.statuses[0].flushed.value == 0x600u);
+    s.on_timer(milliseconds(400));
+    BOOST_TEST(drain(s).statuses.empty());
 }
 
 BOOST_AUTO_TEST_CASE(drops_redelivered_transactions) {

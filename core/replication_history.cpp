@@ -52,11 +52,12 @@ constexpr std::string_view migrations[] = {
     );
     CREATE INDEX user_file_subscription_file ON user_file_subscription (file_id);
     )sql",
-    // Replay reads the history in id order from an LSN (the lsn index) and
-    // filters by user in memory: history_user served no query, and updating
-    // it at random places was the most expensive part of every INSERT.
+    // Replay reads only the rows that can concern the user: its own
+    // (history_user) and those of the files it may follow (history_file).
+    // A scan from an LSN parsed every file row for every reconnecting user.
     R"sql(
-    DROP INDEX IF EXISTS history_user;
+    DROP INDEX IF EXISTS history_lsn;
+    CREATE INDEX IF NOT EXISTS history_file ON history (file_id, lsn) WHERE file_id IS NOT NULL;
     )sql",
 };
 
@@ -415,9 +416,21 @@ registration replication_history::register_user(std::string_view user_id, lsn se
         }
         // Replays in WAL order, following and unfollowing files as the
         // history goes, so a file the user was invited to meanwhile counts.
-        auto c = db_->prepare("SELECT lsn, change FROM history WHERE lsn > ? AND (user_id = ? OR file_id IS NOT NULL) "
-                              "ORDER BY id")
-                     .query(static_cast<std::int64_t>(seen.value), user_id);
+        // The files it may follow on the way: its guest files now, and any
+        // file its own rows (file_state) name.
+        const auto since = static_cast<std::int64_t>(seen.value);
+        json::array candidates;
+        for (auto& f : following) candidates.emplace_back(f);
+        {
+            auto c = db_->prepare("SELECT DISTINCT file_id FROM history WHERE user_id = ? AND lsn > ? "
+                                  "AND file_id IS NOT NULL")
+                         .query(user_id, since);
+            while (c.next()) candidates.emplace_back(c.get_text(0));
+        }
+        const auto files = json::serialize(candidates);
+        auto c = db_->prepare("SELECT lsn, change FROM history WHERE lsn > ?1 AND (user_id = ?2 OR file_id IN "
+                              "(SELECT value FROM json_each(?3))) ORDER BY id")
+                     .query(since, user_id, std::string_view(files));
         std::vector<std::pair<lsn, json::array>> batches;
         while (c.next()) {
             lsn at{static_cast<std::uint64_t>(c.get_int64(0))};
@@ -501,8 +514,10 @@ history_diagnostics replication_history::diagnostics() {
         return c.next() && !c.is_null(0) ? std::optional<std::int64_t>(c.get_int64(0)) : std::nullopt;
     };
     d.history_rows = scalar("SELECT count(*) FROM history").value_or(0);
-    if (auto v = scalar("SELECT min(lsn) FROM history")) d.earliest = lsn{static_cast<std::uint64_t>(*v)};
-    if (auto v = scalar("SELECT max(lsn) FROM history")) d.latest = lsn{static_cast<std::uint64_t>(*v)};
+    // Ids grow with LSNs: the ends of the primary key are the ends in LSN.
+    if (auto v = scalar("SELECT lsn FROM history ORDER BY id LIMIT 1")) d.earliest = lsn{static_cast<std::uint64_t>(*v)};
+    if (auto v = scalar("SELECT lsn FROM history ORDER BY id DESC LIMIT 1"))
+        d.latest = lsn{static_cast<std::uint64_t>(*v)};
     d.active_users = scalar("SELECT count(*) FROM active_user").value_or(0);
     d.subscriptions = scalar("SELECT count(*) FROM user_file_subscription").value_or(0);
     return d;

@@ -52,12 +52,12 @@ constexpr std::string_view migrations[] = {
     );
     CREATE INDEX user_file_subscription_file ON user_file_subscription (file_id);
     )sql",
-    // Replay reads only the rows that can concern the user: its own
-    // (history_user) and those of the files it may follow (history_file).
-    // A scan from an LSN parsed every file row for every reconnecting user.
+    // Replay finds a user's rows through an index kept in memory
+    // (replication_history::by_user_/by_file_): SQLite indexes on the
+    // history made every INSERT a random B-tree update.
     R"sql(
+    DROP INDEX IF EXISTS history_user;
     DROP INDEX IF EXISTS history_lsn;
-    CREATE INDEX IF NOT EXISTS history_file ON history (file_id, lsn) WHERE file_id IS NOT NULL;
     )sql",
 };
 
@@ -190,11 +190,31 @@ void replication_history::load_state() {
             following_[u].insert(std::move(f));
         }
     }
-    auto c = db_->prepare("SELECT count(*), coalesce(max(id), 0) FROM history").query();
-    if (c.next()) {
-        history_rows_ = c.get_int64(0);
-        last_history_id_ = c.get_int64(1);
+    by_user_.clear();
+    by_file_.clear();
+    history_rows_ = 0;
+    last_history_id_ = 0;
+    auto c = db_->prepare("SELECT id, lsn, user_id, file_id FROM history ORDER BY id").query();
+    while (c.next()) {
+        last_history_id_ = c.get_int64(0);
+        ++history_rows_;
+        index_row(last_history_id_, lsn{static_cast<std::uint64_t>(c.get_int64(1))}, c.get_text(2),
+                  c.is_null(3) ? std::string_view{} : c.get_text(3));
     }
+}
+
+void replication_history::index_row(std::int64_t id, lsn at, std::string_view user, std::string_view file) {
+    by_user_[std::string(user)].push_back({id, at});
+    if (!file.empty()) by_file_[std::string(file)].push_back({id, at});
+}
+
+void replication_history::unindex_through(std::int64_t id) {
+    for (auto* index : {&by_user_, &by_file_})
+        for (auto it = index->begin(); it != index->end();) {
+            auto& refs = it->second;
+            while (!refs.empty() && refs.front().id <= id) refs.pop_front();
+            it = refs.empty() ? index->erase(it) : std::next(it);
+        }
 }
 
 history_meta replication_history::meta() { return meta_; }
@@ -219,6 +239,8 @@ bool replication_history::begin_slot(std::string_view slot, std::string_view sys
         following_.clear();
         history_rows_ = 0;
         last_history_id_ = 0;
+        by_user_.clear();
+        by_file_.clear();
         return true;
     });
 }
@@ -313,6 +335,7 @@ std::vector<user_delivery> replication_history::record(std::span<const transacti
                                    std::string_view(stored), now_ms);
                 ++history_rows_;
                 last_history_id_ = sqlite3_last_insert_rowid(db_->handle());
+                index_row(last_history_id_, tx.end_lsn, key->user, key->file);
 
                 to.clear();
                 if (users_.contains(std::string(key->user))) to.emplace_back(key->user);
@@ -363,6 +386,7 @@ void replication_history::trim_history() {
         }
     }
     db_->prepare("DELETE FROM history WHERE id <= ?").run(keep_from);
+    unindex_through(keep_from);
     if (lsn{static_cast<std::uint64_t>(pruned_to)} > meta_.floor) {
         auto m = meta_;
         m.floor = lsn{static_cast<std::uint64_t>(pruned_to)};
@@ -416,23 +440,33 @@ registration replication_history::register_user(std::string_view user_id, lsn se
         }
         // Replays in WAL order, following and unfollowing files as the
         // history goes, so a file the user was invited to meanwhile counts.
-        // The files it may follow on the way: its guest files now, and any
-        // file its own rows (file_state) name.
-        const auto since = static_cast<std::int64_t>(seen.value);
-        json::array candidates;
-        for (auto& f : following) candidates.emplace_back(f);
-        {
-            auto c = db_->prepare("SELECT DISTINCT file_id FROM history WHERE user_id = ? AND lsn > ? "
-                                  "AND file_id IS NOT NULL")
-                         .query(user_id, since);
-            while (c.next()) candidates.emplace_back(c.get_text(0));
+        // The rows that can concern it: its own, and those of the files it
+        // may follow on the way (its guest files now, and any file its own
+        // rows name), in id order.
+        std::vector<std::int64_t> ids;
+        auto take = [&](const std::deque<history_ref>& refs) {
+            auto from = std::upper_bound(refs.begin(), refs.end(), seen,
+                                         [](lsn l, const history_ref& r) { return l < r.at; });
+            for (auto it = from; it != refs.end(); ++it) ids.push_back(it->id);
+        };
+        std::unordered_set<std::string> candidates = following;
+        if (auto own = by_user_.find(user); own != by_user_.end()) {
+            take(own->second);
+            auto& file_of = db_->prepare("SELECT file_id FROM history WHERE id = ? AND file_id IS NOT NULL");
+            for (auto id : ids) {
+                auto c = file_of.query(id);
+                if (c.next()) candidates.emplace(c.get_text(0));
+            }
         }
-        const auto files = json::serialize(candidates);
-        auto c = db_->prepare("SELECT lsn, change FROM history WHERE lsn > ?1 AND (user_id = ?2 OR file_id IN "
-                              "(SELECT value FROM json_each(?3))) ORDER BY id")
-                     .query(since, user_id, std::string_view(files));
+        for (auto& f : candidates)
+            if (auto rows = by_file_.find(f); rows != by_file_.end()) take(rows->second);
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        auto& row_at = db_->prepare("SELECT lsn, change FROM history WHERE id = ?");
         std::vector<std::pair<lsn, json::array>> batches;
-        while (c.next()) {
+        for (auto id : ids) {
+            auto c = row_at.query(id);
+            if (!c.next()) continue;
             lsn at{static_cast<std::uint64_t>(c.get_int64(0))};
             auto v = json::parse(c.get_text(1));
             auto& ch = v.as_object();
@@ -481,17 +515,21 @@ std::vector<std::string> replication_history::prune(std::int64_t now_ms, std::ch
     return guarded([&] {
         const std::int64_t keep_from = last_history_id_ - static_cast<std::int64_t>(cfg_.max_rows);
         const std::int64_t too_old = now_ms - cfg_.max_age.count();
-        std::int64_t pruned_to = 0;
+        // Ids grow with time, so what goes is always a prefix of the ids.
+        std::int64_t pruned_to = 0, through_id = 0;
         {
-            auto c = db_->prepare("SELECT coalesce(max(lsn), 0), count(*) FROM history WHERE id <= ? OR recorded_at < ?")
+            auto c = db_->prepare("SELECT coalesce(max(lsn), 0), count(*), coalesce(max(id), 0) FROM history "
+                                  "WHERE id <= ? OR recorded_at < ?")
                          .query(keep_from, too_old);
             if (c.next()) {
                 pruned_to = c.get_int64(0);
                 history_rows_ -= c.get_int64(1);
+                through_id = c.get_int64(2);
             }
         }
         if (pruned_to) {
-            db_->prepare("DELETE FROM history WHERE id <= ? OR recorded_at < ?").run(keep_from, too_old);
+            db_->prepare("DELETE FROM history WHERE id <= ?").run(through_id);
+            unindex_through(through_id);
             if (lsn{static_cast<std::uint64_t>(pruned_to)} > meta_.floor) {
                 auto m = meta_;
                 m.floor = lsn{static_cast<std::uint64_t>(pruned_to)};

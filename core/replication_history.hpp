@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -151,6 +152,17 @@ private:
     std::unordered_map<std::string, std::unordered_set<std::string>> followers_;  // file -> guests
     std::unordered_map<std::string, std::unordered_set<std::string>> following_;  // guest -> files
     std::unordered_set<std::string> touched_; // users whose sequence number moved in this record()
+    // Which history rows concern whom, for replay: ids in ascending order
+    // per user (its own rows) and per file (the rows of the file). In
+    // memory rather than as SQLite indexes, which dirtied a random page of
+    // each index per row and multiplied the WAL written per commit.
+    struct history_ref {
+        std::int64_t id;
+        lsn at;
+    };
+    std::unordered_map<std::string, std::deque<history_ref>> by_user_, by_file_;
+    void index_row(std::int64_t id, lsn at, std::string_view user, std::string_view file);
+    void unindex_through(std::int64_t id); // forgets rows with ids <= id
     std::int64_t history_rows_ = 0;
     std::int64_t last_history_id_ = 0;
 };

@@ -136,6 +136,7 @@ sqlite_db::sqlite_db(const std::string& path, const sqlite_options& opts) {
         exec(opts.synchronous == sqlite_synchronous::full ? "PRAGMA synchronous=FULL"
                                                           : "PRAGMA synchronous=NORMAL");
         exec("PRAGMA cache_size=-" + std::to_string(opts.cache_kib));
+        if (!opts.auto_checkpoint) exec("PRAGMA wal_autocheckpoint=0");
     } catch (...) {
         statements_.clear();
         sqlite3_close_v2(db_);

@@ -110,6 +110,9 @@ struct sqlite_options {
     // cache come from the OS page cache.
     int cache_kib = 256;
     bool small_lookaside = true;
+    // false: commits never checkpoint the WAL (wal_autocheckpoint=0); the
+    // owner checkpoints from another handle, off its write path.
+    bool auto_checkpoint = true;
 };
 
 class sqlite_db {

@@ -126,6 +126,10 @@ private:
                 // One handle per process, written to continuously: unlike a
                 // room's, its cache is worth its memory.
                 o.cache_kib = 16 * 1024;
+                // Checkpoints copy the WAL into the file and fsync it: on the
+                // recording path they stalled every batch queued behind them.
+                // checkpoint_soon() runs them from a second handle instead.
+                o.auto_checkpoint = false;
                 history_ = std::make_unique<pg::replication_history>(cfg_.state_path, o, cfg_.history);
             },
             net::use_awaitable);
@@ -422,7 +426,29 @@ private:
                 stats_.server_wal_end = s.server_wal_end().to_string();
             }
             if (!deliveries.empty() && h_.on_deliveries) h_.on_deliveries(std::move(deliveries));
+            checkpoint_soon();
         }
+    }
+
+    // A PASSIVE checkpoint, at most one in flight and about one a second,
+    // from its own handle on the blocking pool: it copies what the WAL holds
+    // while the recorder goes on appending, so the WAL stays small without
+    // a recording ever waiting for it.
+    void checkpoint_soon() {
+        if (checkpointing_ || steady::now() < next_checkpoint_) return;
+        checkpointing_ = true;
+        next_checkpoint_ = steady::now() + 1s;
+        net::post(blocking_, [self = shared_from_this()] {
+            try {
+                std::lock_guard lock(self->checkpoint_mutex_);
+                if (self->checkpoints_closed_) return;
+                if (!self->checkpointer_) self->checkpointer_ = std::make_unique<core::sqlite_db>(self->cfg_.state_path);
+                self->checkpointer_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+            } catch (const std::exception& e) {
+                log::warn("replicator: checkpoint failed", {{"error", e.what()}});
+            }
+            net::post(self->strand_, [self] { self->checkpointing_ = false; });
+        });
     }
 
     void set_state(std::string state, std::string error = {}) {
@@ -437,8 +463,13 @@ private:
         if (stats().state != "failed") set_state("stopped");
         // The SQLite file closes on the blocking pool, never on an io thread.
         net::post(blocking_, [self = shared_from_this()] {
+            {
+                std::lock_guard lock(self->checkpoint_mutex_);
+                self->checkpointer_.reset();
+                self->checkpoints_closed_ = true;
+            }
             std::lock_guard lock(self->history_mutex_);
-            self->history_.reset();
+            self->history_.reset(); // the last handle: SQLite checkpoints on close
         });
         for (auto& f : std::exchange(on_stopped_, {})) net::post(strand_, std::move(f));
     }
@@ -461,6 +492,11 @@ private:
     replicator_stats stats_;
     std::mutex history_mutex_;
     std::unique_ptr<pg::replication_history> history_; // touched on the blocking pool only
+    std::mutex checkpoint_mutex_;
+    std::unique_ptr<core::sqlite_db> checkpointer_;     // under checkpoint_mutex_
+    bool checkpoints_closed_ = false;                   // under checkpoint_mutex_
+    bool checkpointing_ = false;                        // the strand only
+    steady::time_point next_checkpoint_{};
 };
 
 } // namespace

@@ -298,6 +298,12 @@ BOOST_AUTO_TEST_CASE(sequences_and_subscriptions_survive_a_reopen) {
     BOOST_TEST(again.diagnostics().subscriptions == 0);
     BOOST_TEST(again.record(std::vector{tx(600, {change(row_op::update, "file", file_row("f1", "owner"))})}, 8)
                    .size() == 1u);
+    // The replay index is rebuilt from the file: every row of the owner
+    // after LSN 200 comes back, in order.
+    auto r = again.register_user("owner", L(200), {}, "-o2", 9);
+    BOOST_REQUIRE(r.replay.size() == 4u);
+    BOOST_TEST(r.replay[0].at.value == 300u);
+    BOOST_TEST(r.replay[3].at.value == 600u);
 }
 
 // Between periodic prunes the history stays near its row bound however

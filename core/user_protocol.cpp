@@ -12,7 +12,11 @@ std::shared_ptr<const std::string> share(std::string s) {
     return std::make_shared<const std::string>(std::move(s));
 }
 
-std::string encode(const json::object& o) { return proto::encode_json(json::value(o)); }
+std::string encode(const json::object& o) {
+    std::string out;
+    proto::append_json(out, o);
+    return out;
+}
 
 } // namespace
 
@@ -59,12 +63,19 @@ std::string encode_initial_data(pg::lsn at, std::string_view sequence_id, std::i
                    {"data", data}});
 }
 
+// Written straight from the delivery: building an object first copied every
+// row of the delivery twice.
 std::string encode_changes(const pg::user_delivery& d) {
-    return encode({{"type", "changes"},
-                   {"changes", d.changes},
-                   {"lsn", d.at.to_string()},
-                   {"sequenceId", d.sequence_id},
-                   {"sequenceNumber", d.sequence_number}});
+    std::string out = R"({"type":"changes","changes":)";
+    proto::append_json(out, d.changes);
+    out += R"(,"lsn":")";
+    out += d.at.to_string();
+    out += R"(","sequenceId":)";
+    proto::append_json_string(out, d.sequence_id);
+    out += R"(,"sequenceNumber":)";
+    out += std::to_string(d.sequence_number);
+    out += '}';
+    return out;
 }
 
 std::string encode_commit(const std::vector<std::string>& mutation_ids) {

@@ -146,6 +146,7 @@ decode_server_message(const std::string& text, const decode_limits& limits = {})
 // come from parsed input) is written as U+FFFD so the text frame stays valid.
 void append_json(std::string& out, const json::value& v);
 void append_json(std::string& out, const json::object& v);
+void append_json(std::string& out, const json::array& v);
 void append_json_string(std::string& out, std::string_view s);
 // A NetworkDiff as `{"id":["put",{...}],"id2":["patch",{...}],"id3":["remove"]}`.
 void append_network_diff(std::string& out, const network_diff& diff);

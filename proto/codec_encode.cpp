@@ -192,19 +192,20 @@ void append_json(std::string& out, const json::value& v) {
     case json::kind::uint64: append_int(out, v.get_uint64()); break;
     case json::kind::double_: append_double(out, v.get_double()); break;
     case json::kind::string: append_json_string(out, v.get_string()); break;
-    case json::kind::array: {
-        out += '[';
-        bool first = true;
-        for (const auto& e : v.get_array()) {
-            if (!first) out += ',';
-            first = false;
-            append_json(out, e);
-        }
-        out += ']';
-        break;
-    }
+    case json::kind::array: append_json(out, v.get_array()); break;
     case json::kind::object: append_json(out, v.get_object()); break;
     }
+}
+
+void append_json(std::string& out, const json::array& a) {
+    out += '[';
+    bool first = true;
+    for (const auto& e : a) {
+        if (!first) out += ',';
+        first = false;
+        append_json(out, e);
+    }
+    out += ']';
 }
 
 std::string encode_json(const json::value& v) {

@@ -37,6 +37,10 @@ using namespace std::chrono_literals;
 
 constexpr std::uint16_t close_rejected = 4099;
 constexpr std::string_view deleted_marker = ".deleted";
+// A room whose file is view-only: new non-owner sessions are readonly. Kept
+// on disk so a restart does not open the room for writing until the next
+// update of the file comes through replication.
+constexpr std::string_view readonly_marker = ".readonly";
 
 fs::path rooms_dir(const config& cfg) { return fs::path(cfg.data_dir) / "rooms"; }
 
@@ -96,6 +100,7 @@ void remove_room_files(const fs::path& dir, const std::string& id, bool write_ma
     }
     for (const char* suffix : {".sqlite", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal"})
         fs::remove(dir / (id + suffix), ec);
+    fs::remove(dir / (id + std::string(readonly_marker)), ec);
 }
 
 class service_impl final : public room_service,
@@ -111,6 +116,8 @@ public:
         for (fs::directory_iterator it(rooms_dir(cfg_), ec), end; !ec && it != end; it.increment(ec)) {
             const auto name = it->path().filename().string();
             if (name.ends_with(deleted_marker)) deleted_.insert(name.substr(0, name.size() - deleted_marker.size()));
+            if (name.ends_with(readonly_marker))
+                readonly_.insert(name.substr(0, name.size() - readonly_marker.size()));
         }
     }
 
@@ -194,9 +201,33 @@ public:
     }
 
     void set_room_readonly(const std::string& room_id, bool readonly) override {
-        std::lock_guard lock(mutex_);
-        if (readonly) readonly_.insert(room_id);
-        else readonly_.erase(room_id);
+        if (!valid_room_id(room_id)) return;
+        {
+            std::lock_guard lock(mutex_);
+            const bool changed = readonly ? readonly_.insert(room_id).second : readonly_.erase(room_id) > 0;
+            if (!changed) return;
+        }
+        // The marker follows on the blocking pool. Two writes for one room
+        // may run in either order on its two threads, so each writes the
+        // state it finds under the lock, not the one it was posted with:
+        // whichever runs last leaves the latest state on disk.
+        net::post(blocking_, [self = shared_from_this(), room_id] {
+            std::lock_guard write(self->marker_mutex_);
+            bool now;
+            {
+                std::lock_guard lock(self->mutex_);
+                now = self->readonly_.contains(room_id);
+            }
+            const auto path = rooms_dir(self->cfg_) / (room_id + std::string(readonly_marker));
+            std::error_code ec;
+            if (!now) {
+                fs::remove(path, ec);
+            } else if (std::FILE* f = std::fopen(path.c_str(), "w")) {
+                std::fclose(f);
+            } else {
+                log::warn("cannot write view-only room marker", {{"room", room_id}});
+            }
+        });
     }
 
     bool room_deleted(const std::string& room_id) const override {
@@ -277,6 +308,7 @@ private:
     std::map<std::string, std::shared_ptr<detail::room_actor_impl>, std::less<>> rooms_;
     std::set<std::string, std::less<>> deleted_;  // rooms of deleted files: refused
     std::set<std::string, std::less<>> readonly_; // rooms of view-only files
+    std::mutex marker_mutex_;                     // one marker write at a time
     std::shared_ptr<user_hub> users_;
     bool stopping_ = false;
 };

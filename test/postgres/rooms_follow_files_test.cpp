@@ -7,6 +7,8 @@
 
 #include <boost/json/parse.hpp>
 
+#include <map>
+
 using namespace tlsync;
 using namespace tlsync::test;
 using namespace std::chrono_literals;
@@ -85,36 +87,48 @@ BOOST_AUTO_TEST_CASE(a_view_only_file_makes_new_sessions_readonly) {
     auto conninfo = fresh_database("t_rooms_view");
     pg_client db(conninfo);
     seed(db);
-    user_test_server srv(conninfo, "t_rooms_view");
-    BOOST_REQUIRE(srv.wait_streaming());
-    ws_client before;
-    BOOST_REQUIRE(before.connect(srv.port(), room_target("f1", "before")));
-    db.exec(R"(UPDATE file SET "sharedLinkType" = 'view', name = 'Viewed' WHERE id = 'f1')");
-    std::this_thread::sleep_for(500ms);
-    ws_client after;
-    BOOST_REQUIRE(after.connect(srv.port(), room_target("f1", "after")));
-    json::object info;
-    BOOST_REQUIRE(eventually([&] {
-        info = room_info(srv, "f1");
-        return info.contains("sessions") && info.at("sessions").as_array().size() == 2u;
-    }, 10s));
-    for (auto& s : info.at("sessions").as_array()) {
-        auto& o = s.as_object();
-        BOOST_TEST_CONTEXT(o.at("sessionId").as_string()) {
-            BOOST_TEST(o.at("isReadonly").as_bool() == (o.at("sessionId").as_string() == "after"));
-        }
+    temp_data_dir dir; // shared by both servers: the second is a restart
+    auto use_dir = [&](server::config& c) { c.data_dir = dir.path.string(); };
+    const auto marker = dir.path / "rooms" / "f1.readonly";
+    auto readonly_of = [](user_test_server& srv, std::size_t sessions) {
+        std::map<std::string, bool> out;
+        json::object info;
+        if (!eventually([&] {
+                info = room_info(srv, "f1");
+                return info.contains("sessions") && info.at("sessions").as_array().size() == sessions;
+            }, 10s))
+            return out;
+        for (auto& s : info.at("sessions").as_array())
+            out[std::string(s.at("sessionId").as_string())] = s.at("isReadonly").as_bool();
+        return out;
+    };
+    {
+        user_test_server srv(conninfo, "t_rooms_view", use_dir);
+        BOOST_REQUIRE(srv.wait_streaming());
+        ws_client before;
+        BOOST_REQUIRE(before.connect(srv.port(), room_target("f1", "before")));
+        db.exec(R"(UPDATE file SET "sharedLinkType" = 'view', name = 'Viewed' WHERE id = 'f1')");
+        BOOST_REQUIRE(eventually([&] { return std::filesystem::exists(marker); }, 10s));
+        ws_client after;
+        BOOST_REQUIRE(after.connect(srv.port(), room_target("f1", "after")));
+        auto ro = readonly_of(srv, 2);
+        BOOST_TEST(ro["before"] == false);
+        BOOST_TEST(ro["after"] == true);
     }
-    // Editable again: new sessions may edit.
-    db.exec(R"(UPDATE file SET "sharedLinkType" = 'edit' WHERE id = 'f1')");
-    std::this_thread::sleep_for(500ms);
-    ws_client third;
-    BOOST_REQUIRE(third.connect(srv.port(), room_target("f1", "third")));
-    BOOST_REQUIRE(eventually([&] {
-        info = room_info(srv, "f1");
-        return info.contains("sessions") && info.at("sessions").as_array().size() == 3u;
-    }, 10s));
-    for (auto& s : info.at("sessions").as_array())
-        if (s.at("sessionId").as_string() == "third") BOOST_TEST(!s.at("isReadonly").as_bool());
+    {
+        // Restarted: the room is view-only at once, before any replication.
+        user_test_server srv(conninfo, "t_rooms_view", use_dir);
+        ws_client first;
+        BOOST_REQUIRE(first.connect(srv.port(), room_target("f1", "first")));
+        BOOST_TEST(readonly_of(srv, 1)["first"] == true);
+        // Editable again: new sessions may edit, and the marker goes.
+        BOOST_REQUIRE(srv.wait_streaming());
+        db.exec(R"(UPDATE file SET "sharedLinkType" = 'edit' WHERE id = 'f1')");
+        BOOST_REQUIRE(eventually([&] { return !std::filesystem::exists(marker); }, 10s));
+        ws_client third;
+        BOOST_REQUIRE(third.connect(srv.port(), room_target("f1", "third")));
+        BOOST_TEST(readonly_of(srv, 2)["third"] == false);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -63,6 +63,12 @@ const option options[] = {
      "I/O threads, 0-1024; 0 means one per CPU core", 0, 1024},
     {"admin-token", "Network", "TOKEN", kind::text, &config::admin_token,
      "bearer token for /admin/...; empty disables the admin API", 0, 0, true},
+    {"auth", "Network", "MODE", kind::text, &config::auth,
+     "none (anyone may open any room; local use) or jwt (signed access tokens)"},
+    {"jwt-secret-file", "Network", "FILE", kind::text, &config::jwt_secret_file,
+     "with --auth jwt: HS256 shared secret (32+ bytes) read from FILE", 0, 0, true},
+    {"jwt-public-key", "Network", "FILE", kind::text, &config::jwt_public_key,
+     "with --auth jwt: RS256 (RSA) or EdDSA (Ed25519) PEM public key file", 0, 0, true},
     {"data-dir", "Storage", "DIR", kind::text, &config::data_dir,
      "where room databases live (DIR/rooms/<room>.sqlite)"},
     {"flush-interval", "Storage", "DURATION", kind::duration, &config::flush_interval,
@@ -439,6 +445,12 @@ config_result parse_config(const std::vector<std::string>& args,
                     quoted(cfg.replicator_slot));
     if (cfg.app_users_insecure && cfg.postgres.empty())
         return fail("--app-users-insecure: user sockets need --postgres");
+    if (cfg.auth != "none" && cfg.auth != "jwt") return fail("--auth: expected none or jwt, got " + quoted(cfg.auth));
+    if (cfg.auth == "jwt" && cfg.jwt_secret_file.empty() == cfg.jwt_public_key.empty())
+        return fail("--auth jwt needs exactly one of --jwt-secret-file (HS256) and --jwt-public-key (RS256/EdDSA)");
+    if (cfg.auth == "none" && (!cfg.jwt_secret_file.empty() || !cfg.jwt_public_key.empty()))
+        return fail(std::string(cfg.jwt_secret_file.empty() ? "--jwt-public-key" : "--jwt-secret-file") +
+                    " is set but --auth is none: add --auth jwt");
 
     if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
         return fail(std::string("--tls-cert and --tls-key must be given together (only ") +

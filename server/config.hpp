@@ -25,6 +25,11 @@ struct config {
     std::string tls_key;  // PEM private key file
     int threads = 0;      // io_context threads; 0: number of cores
     std::string admin_token; // bearer token for /admin/...; empty: admin API disabled
+    // Access tokens (server/auth.hpp): "none" (anyone may open any room) or
+    // "jwt" (signed tokens, with exactly one of the two key files).
+    std::string auth = "none";
+    std::string jwt_secret_file; // HS256: the shared secret, the file's bytes (a trailing newline dropped)
+    std::string jwt_public_key;  // RS256/EdDSA: a PEM public key file
 
     // storage
     std::string data_dir = "./data";

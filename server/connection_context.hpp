@@ -59,10 +59,13 @@ private:
     std::function<void()> on_empty_;
 };
 
+class authenticator;
+
 struct connection_context {
     config cfg;
     std::shared_ptr<room_registry> rooms;
     std::shared_ptr<net::ssl::context> tls; // null: plain connections only
+    std::shared_ptr<const authenticator> auth; // null: --auth none
     admin_handler admin;                    // empty: /admin/... is 404
     connection_tracker tracker;
 };

@@ -27,6 +27,7 @@ namespace tlsync::server {
 struct user_target {
     std::string user_id;
     std::optional<std::string> lsn; // "X/Y" as given (validated): what the client has seen
+    bool authenticated = false;     // a verified token names this user (server/auth)
 };
 
 // A websocket upgrade to accept for a sync session, or, when `user` is set,
@@ -38,6 +39,10 @@ struct connect_target {
     // `readonly=1|true`: the session may not change documents (RP9). Until
     // tokens exist a client can only restrict itself with it, never gain.
     bool readonly = false;
+    // Accept the websocket, then close it at once with 4099 and this reason
+    // (server/auth: NOT_AUTHENTICATED, FORBIDDEN): the tldraw client shows
+    // the reason and does not retry, which an HTTP error would not achieve.
+    std::optional<std::string> refusal;
     std::optional<user_target> user;
 };
 

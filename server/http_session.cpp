@@ -1,5 +1,6 @@
 #include "server/http_session.hpp"
 
+#include "server/auth.hpp"
 #include "server/http_routes.hpp"
 #include "server/log.hpp"
 #include "server/metrics.hpp"
@@ -129,6 +130,12 @@ net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& bu
 
         auto routed = route_request(req, static_cast<bool>(ctx->admin));
         if (std::holds_alternative<admin_call>(routed)) routed = co_await ctx->admin(req);
+        if (auto* target = std::get_if<connect_target>(&routed)) {
+            const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+            if (auto refused = authorize(ctx->auth.get(), req, *target, now)) routed = std::move(*refused);
+        }
         if (auto* target = std::get_if<connect_target>(&routed)) {
             // The websocket's own timeouts take over from here.
             beast::get_lowest_layer(stream).expires_never();

@@ -51,4 +51,8 @@ public:
     virtual void visit(std::function<void(core::room*)> f) = 0;
 };
 
+// An actor that closes every session at once with 4099 and `reason` (a
+// room of a deleted file, a socket refused by access control).
+[[nodiscard]] std::shared_ptr<room_actor> make_refusing_room(std::string id, std::string reason);
+
 } // namespace tlsync::server

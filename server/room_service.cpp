@@ -64,6 +64,14 @@ private:
     std::string reason_;
 };
 
+} // namespace
+
+std::shared_ptr<room_actor> make_refusing_room(std::string id, std::string reason) {
+    return std::make_shared<gone_room>(std::move(id), std::move(reason));
+}
+
+namespace {
+
 // A room whose new sessions join readonly (a view-only or unshared file).
 // Everything else goes to the room itself.
 class readonly_room final : public room_actor {

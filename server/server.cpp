@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include "server/auth.hpp"
+
 #include "server/admin.hpp"
 #include "server/user_plane.hpp"
 
@@ -95,6 +97,16 @@ std::string server::open() {
     } else if (!m.cfg.tls_cert.empty() || !m.cfg.tls_key.empty()) {
         return m.cfg.tls_cert.empty() ? "--tls-cert: required when --tls-key is set"
                                       : "--tls-key: required when --tls-cert is set";
+    }
+
+    auto auth = authenticator::from_config(m.cfg);
+    if (!auth.error.empty()) return auth.error;
+    m.ctx->auth = std::move(auth.auth);
+    if (m.ctx->auth) {
+        log::info("access tokens required", {{"auth", "jwt"}, {"alg", std::string(to_string(m.ctx->auth->verifier().alg()))}});
+    } else {
+        log::warn("--auth none: anyone who can reach this port may open, read and change every room. Fine for "
+                  "local use; on a network, use --auth jwt (docs/CONFIGURATION.md).");
     }
 
     beast::error_code ec;
@@ -230,7 +242,7 @@ std::string server::impl::open_replicator() {
     if (cfg.app_users_insecure)
         log::warn("INSECURE: --app-users-insecure is set: /app/{userId}/connect trusts the user id in the URL; "
                   "anyone who can reach this port can read and change any user's files. Use it only behind "
-                  "your own authentication or for development (authentication comes with issue 5).");
+                  "your own authentication or for development; --auth jwt authenticates user sockets by token.");
     try {
         plane = make_user_plane(io.get_executor(), blocking.get_executor(), cfg, rooms);
     } catch (const std::exception& e) {

@@ -318,10 +318,10 @@ net::awaitable<void> serve(Stream stream, http_request req, user_target target,
                         "user sockets need Postgres: start tlsyncd with --postgres", ctx->cfg);
         co_return;
     }
-    if (!ctx->cfg.app_users_insecure) {
+    if (!target.authenticated && !ctx->cfg.app_users_insecure) {
         co_await refuse(stream, req, http::status::forbidden,
-                        "user sockets need authentication, which comes with issue 5; until then "
-                        "--app-users-insecure trusts the user id in the URL (insecure)",
+                        "user sockets need an access token naming the user (--auth jwt), or "
+                        "--app-users-insecure, which trusts the user id in the URL (insecure)",
                         ctx->cfg);
         co_return;
     }

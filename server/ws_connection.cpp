@@ -200,7 +200,8 @@ public:
                 co_return;
             }
         }
-        actor_ = ctx_->rooms->acquire(target_.room_id);
+        actor_ = target_.refusal ? make_refusing_room(target_.room_id, *target_.refusal)
+                                 : ctx_->rooms->acquire(target_.room_id);
         if (!actor_) { // shutting down: let the client retry elsewhere or later
             auto r = make_close_reason(websocket::close_code::service_restart, "server shutting down");
             (void)co_await ws_.async_close(r, use_tuple);

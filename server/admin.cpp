@@ -1,5 +1,7 @@
 #include "server/admin.hpp"
 
+#include "server/auth.hpp"
+
 #include "core/diff.hpp"
 #include "core/room.hpp"
 #include "proto/codec.hpp"
@@ -134,11 +136,20 @@ void apply_update(core::room& r, const json::object& body) {
 
 class admin_api {
 public:
-    admin_api(std::shared_ptr<room_registry> rooms, const config& cfg, diagnostics_provider diagnostics)
-        : rooms_(std::move(rooms)), cfg_(cfg), diagnostics_(std::move(diagnostics)) {}
+    admin_api(std::shared_ptr<room_registry> rooms, const config& cfg, diagnostics_provider diagnostics,
+              std::shared_ptr<const authenticator> auth)
+        : rooms_(std::move(rooms)), cfg_(cfg), diagnostics_(std::move(diagnostics)), auth_(std::move(auth)) {}
+
+    bool allowed(const http_request& req) const {
+        if (token_matches(req[http::field::authorization], cfg_.admin_token)) return true;
+        if (!auth_) return false;
+        const auto now =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+        return auth_->check_admin(req, now.count()).allowed;
+    }
 
     net::awaitable<http_response> handle(const http_request& req) {
-        if (!token_matches(req[http::field::authorization], cfg_.admin_token)) {
+        if (!allowed(req)) {
             log::warn("admin request refused", {{"target", req.target()}, {"reason", "bad token"}});
             auto res = error_response({http::status::unauthorized, "missing or wrong bearer token"}, req);
             res.set(http::field::www_authenticate, "Bearer");
@@ -291,13 +302,14 @@ private:
     std::shared_ptr<room_registry> rooms_;
     const config& cfg_;
     diagnostics_provider diagnostics_;
+    std::shared_ptr<const authenticator> auth_; // null: the admin token only
 };
 
 } // namespace
 
 admin_handler make_admin_handler(std::shared_ptr<room_registry> rooms, const config& cfg,
-                                 diagnostics_provider diagnostics) {
-    auto api = std::make_shared<admin_api>(std::move(rooms), cfg, std::move(diagnostics));
+                                 diagnostics_provider diagnostics, std::shared_ptr<const authenticator> auth) {
+    auto api = std::make_shared<admin_api>(std::move(rooms), cfg, std::move(diagnostics), std::move(auth));
     return [api](const http_request& req) { return api->handle(req); };
 }
 

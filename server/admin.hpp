@@ -29,7 +29,12 @@ namespace tlsync::server {
 // The body of GET /replicator/diagnostics; empty when there is no replicator.
 using diagnostics_provider = std::function<net::awaitable<boost::json::object>()>;
 
+class authenticator;
+
+// Requests need `Authorization: Bearer <--admin-token>`, or, when `auth` is
+// set (--auth jwt), a token with "admin": true.
 [[nodiscard]] admin_handler make_admin_handler(std::shared_ptr<room_registry> rooms, const config& cfg,
-                                               diagnostics_provider diagnostics = {});
+                                               diagnostics_provider diagnostics = {},
+                                               std::shared_ptr<const authenticator> auth = {});
 
 } // namespace tlsync::server

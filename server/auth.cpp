@@ -84,6 +84,16 @@ auth_decision authenticator::check_user(const http_request& req, std::string_vie
     return d;
 }
 
+auth_decision authenticator::check_admin(const http_request& req, std::int64_t now) const {
+    auto r = verify(req, now);
+    if (!r.claims) return refused("NOT_AUTHENTICATED", std::move(r.error));
+    if (!r.claims->admin) return refused("FORBIDDEN", "the token of " + r.claims->subject + " is not an admin token");
+    auth_decision d;
+    d.allowed = true;
+    d.subject = r.claims->subject;
+    return d;
+}
+
 std::optional<http_response> authorize(const authenticator* auth, const http_request& req, connect_target& target,
                                        std::int64_t now) {
     if (!auth) return std::nullopt;

@@ -11,6 +11,8 @@
 //     "access":"read" -> a readonly session.
 //   user sockets (/app/{userId}/connect): the token's `sub` must be the user
 //     id; otherwise HTTP 401 (no or bad token) or 403 (another user).
+//   the admin API: the admin token (--admin-token), or a token with
+//     "admin": true.
 
 #include "server/http_routes.hpp"
 #include "server/jwt.hpp"
@@ -47,6 +49,8 @@ public:
                                            std::int64_t now_seconds) const;
     [[nodiscard]] auth_decision check_user(const http_request& req, std::string_view user_id,
                                            std::int64_t now_seconds) const;
+    // The admin API: a token with "admin": true.
+    [[nodiscard]] auth_decision check_admin(const http_request& req, std::int64_t now_seconds) const;
     [[nodiscard]] const jwt_verifier& verifier() const noexcept { return verifier_; }
 
 private:

@@ -213,6 +213,10 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now, std::c
         else if (access->is_string() && access->get_string() == "write") c.access = token_access::write;
         else return fail("\"access\" must be \"read\" or \"write\"");
     }
+    if (const auto* admin = p.if_contains("admin")) {
+        if (!admin->is_bool()) return fail("\"admin\" must be true or false");
+        c.admin = admin->get_bool();
+    }
     return jwt_result{std::move(c), {}};
 }
 

@@ -13,6 +13,7 @@
 //           ending in "*" is a prefix ("team-*"); a lone "*" is every room.
 //           Absent: no room (the token may still serve the user socket).
 //   access  "write" (default) or "read": a read token makes readonly sessions
+//   admin   true: the token may use the admin API (/admin/..., diagnostics)
 //   exp     expiry, seconds since the epoch (required)
 //   nbf     not before, seconds since the epoch (optional)
 //
@@ -41,6 +42,7 @@ struct token_claims {
     std::string subject;
     std::vector<std::string> rooms; // as given: exact ids, or prefixes ending in '*'
     token_access access = token_access::write;
+    bool admin = false;
     std::int64_t expires_at = 0;   // seconds since the epoch
     std::optional<std::int64_t> not_before;
 };

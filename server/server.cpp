@@ -129,10 +129,10 @@ std::string server::open() {
     m.ctx->rooms = m.rooms;
     if (!m.cfg.postgres.empty())
         if (auto error = m.open_replicator(); !error.empty()) return error;
-    if (!m.cfg.admin_token.empty() && !m.ctx->admin) {
+    if ((!m.cfg.admin_token.empty() || m.ctx->auth) && !m.ctx->admin) {
         diagnostics_provider diagnostics;
         if (m.plane) diagnostics = m.plane->diagnostics();
-        m.ctx->admin = make_admin_handler(m.rooms, m.ctx->cfg, std::move(diagnostics));
+        m.ctx->admin = make_admin_handler(m.rooms, m.ctx->cfg, std::move(diagnostics), m.ctx->auth);
     }
 
     m.accept = std::make_shared<listener>(m.io, m.ctx);

@@ -96,6 +96,14 @@ describe('access tokens, HS256', { timeout: 90000, skip: onlyTlsyncd('--auth jwt
 		const res = await fetch(ctx.server.httpUrl + '/healthz')
 		assert.equal(res.status, 200)
 	})
+
+	test('the admin API takes tokens with "admin": true, and no others', { timeout: 15000 }, async () => {
+		const get = (token) =>
+			fetch(ctx.server.httpUrl + '/admin/rooms', token ? { headers: { Authorization: `Bearer ${token}` } } : {})
+		assert.equal((await get(hs({ sub: 'ops', admin: true }))).status, 200)
+		assert.equal((await get(hs({ sub: 'alice', rooms: ['*'] }))).status, 401)
+		assert.equal((await get(undefined)).status, 401)
+	})
 })
 
 describe('access tokens, EdDSA public key', { timeout: 60000, skip: onlyTlsyncd('--auth jwt') }, () => {

@@ -385,11 +385,15 @@ void replication_history::trim_history() {
             history_rows_ -= c.get_int64(1);
         }
     }
-    db_->prepare("DELETE FROM history WHERE id <= ?").run(keep_from);
-    unindex_through(keep_from);
-    if (lsn{static_cast<std::uint64_t>(pruned_to)} > meta_.floor) {
+    forget_through(keep_from, lsn{static_cast<std::uint64_t>(pruned_to)});
+}
+
+void replication_history::forget_through(std::int64_t id, lsn last_forgotten) {
+    db_->prepare("DELETE FROM history WHERE id <= ?").run(id);
+    unindex_through(id);
+    if (last_forgotten > meta_.floor) {
         auto m = meta_;
-        m.floor = lsn{static_cast<std::uint64_t>(pruned_to)};
+        m.floor = last_forgotten;
         set_meta(m);
     }
 }
@@ -527,15 +531,7 @@ std::vector<std::string> replication_history::prune(std::int64_t now_ms, std::ch
                 through_id = c.get_int64(2);
             }
         }
-        if (pruned_to) {
-            db_->prepare("DELETE FROM history WHERE id <= ?").run(through_id);
-            unindex_through(through_id);
-            if (lsn{static_cast<std::uint64_t>(pruned_to)} > meta_.floor) {
-                auto m = meta_;
-                m.floor = lsn{static_cast<std::uint64_t>(pruned_to)};
-                set_meta(m);
-            }
-        }
+        if (pruned_to) forget_through(through_id, lsn{static_cast<std::uint64_t>(pruned_to)});
         std::vector<std::string> dropped;
         for (auto& [id, a] : users_)
             if (a.last_updated_at < now_ms - user_idle.count()) dropped.push_back(id);

@@ -142,6 +142,9 @@ private:
     // Keeps the history within max_rows as it grows (one range delete);
     // the periodic prune() handles age.
     void trim_history();
+    // Deletes the history through `id` (a prefix of the ids), whose last row
+    // is at `last_forgotten`: the floor rises to it.
+    void forget_through(std::int64_t id, lsn last_forgotten);
     std::optional<user_delivery> next_delivery(const std::string& user, lsn at, boost::json::array changes,
                                                std::int64_t now_ms);
 

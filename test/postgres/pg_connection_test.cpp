@@ -13,18 +13,6 @@ using namespace tlsync::test;
 using namespace std::chrono_literals;
 namespace net = boost::asio;
 
-namespace {
-
-// Runs a coroutine to completion on a private io_context.
-template <class F> auto run_co(F f) {
-    net::io_context io;
-    auto fut = net::co_spawn(io, f(io.get_executor()), net::use_future);
-    io.run();
-    return fut.get();
-}
-
-} // namespace
-
 BOOST_AUTO_TEST_SUITE(pg_connection_suite, *boost::unit_test::precondition(cluster_available))
 
 BOOST_AUTO_TEST_CASE(query_with_parameters_and_nulls) {

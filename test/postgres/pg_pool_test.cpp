@@ -23,13 +23,6 @@ namespace net = boost::asio;
 
 namespace {
 
-template <class F> auto run_co(F f) {
-    net::io_context io;
-    auto fut = net::co_spawn(io, f(io.get_executor()), net::use_future);
-    io.run();
-    return fut.get();
-}
-
 net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
     net::steady_timer t(co_await net::this_coro::executor, d);
     co_await t.async_wait(net::use_awaitable);

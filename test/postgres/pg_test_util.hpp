@@ -3,9 +3,11 @@
 // per process through scripts/pg-test-cluster, stopped at exit), blocking
 // libpq helpers for the test's own writes, and an io_context on threads.
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
@@ -36,6 +38,15 @@ struct pg_cluster {
 const pg_cluster& cluster();
 // Boost.Test precondition: skip when Postgres cannot be installed.
 boost::test_tools::assertion_result cluster_available(boost::unit_test::test_unit_id);
+
+// Runs the coroutine `f(executor)` returns to completion on a private
+// io_context; returns its result (rethrows its exception).
+template <class F> auto run_co(F f) {
+    boost::asio::io_context io;
+    auto fut = boost::asio::co_spawn(io, f(io.get_executor()), boost::asio::use_future);
+    io.run();
+    return fut.get();
+}
 
 // Blocking libpq, for the test's side only.
 class pg_client {

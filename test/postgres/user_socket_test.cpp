@@ -346,7 +346,7 @@ BOOST_AUTO_TEST_CASE(app_sockets_and_diagnostics_are_guarded) {
         user_test_server srv(conninfo, "t_users_guard", [](server::config& c) { c.app_users_insecure = false; });
         auto [status, body] = http_get(srv.port(), "/app/alice/connect", {}, true);
         BOOST_TEST(status == 403);
-        BOOST_TEST(body.find("authentication") != std::string::npos);
+        BOOST_TEST(body.find("access token") != std::string::npos);
         BOOST_REQUIRE(srv.wait_streaming());
         BOOST_TEST(http_get(srv.port(), "/replicator/diagnostics").first == 401);
         BOOST_TEST(http_get(srv.port(), "/replicator/diagnostics", "wrong").first == 401);

@@ -31,7 +31,7 @@ inline std::string from_hex(std::string_view hex) {
 }
 
 inline std::vector<std::string> load_stream_fixture(const std::string& name = "wal2json_v2_stream.hex") {
-    auto path = std::filesystem::path(__FILE__).parent_path() / "fixtures" / name;
+    auto path = std::filesystem::path(TLSYNC_SOURCE_DIR) / "test/unit/core/fixtures" / name;
     std::ifstream in(path);
     if (!in) throw std::runtime_error("cannot open " + path.string());
     std::vector<std::string> out;

@@ -29,7 +29,7 @@ std::string read(const std::filesystem::path& p) {
 }
 
 std::string sticker_file() {
-    return read(std::filesystem::path(__FILE__).parent_path() / "../../../examples/schemas/sticker.json");
+    return read(std::filesystem::path(TLSYNC_SOURCE_DIR) / "examples/schemas/sticker.json");
 }
 
 std::shared_ptr<const schema> load(std::string_view text) {

@@ -19,7 +19,7 @@ namespace {
 
 const json::object& fixture() {
     static const json::object f = [] {
-        auto path = std::filesystem::path(__FILE__).parent_path() / "fixtures" / "tldraw_schema.json";
+        auto path = std::filesystem::path(TLSYNC_SOURCE_DIR) / "test/unit/core/fixtures" / "tldraw_schema.json";
         std::ifstream in(path);
         if (!in) throw std::runtime_error("cannot open " + path.string());
         std::stringstream ss;

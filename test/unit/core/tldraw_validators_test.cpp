@@ -23,7 +23,7 @@ using namespace tlsync::core;
 namespace {
 
 json::value load(const char* name) {
-    auto path = std::filesystem::path(__FILE__).parent_path() / "fixtures" / name;
+    auto path = std::filesystem::path(TLSYNC_SOURCE_DIR) / "test/unit/core/fixtures" / name;
     std::ifstream in(path);
     if (!in) throw std::runtime_error("cannot open " + path.string());
     std::stringstream ss;

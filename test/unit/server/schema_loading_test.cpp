@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path sticker_json = fs::path(__FILE__).parent_path() / "../../../examples/schemas/sticker.json";
+const fs::path sticker_json = fs::path(TLSYNC_SOURCE_DIR) / "examples/schemas/sticker.json";
 
 struct temp_dir {
     fs::path path;

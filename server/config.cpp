@@ -83,6 +83,8 @@ const option options[] = {
      "unsent bytes per connection before it is closed as a slow consumer", 128, 16 * gib},
     {"max-connections", "Limits", "N", kind::count, &config::max_connections,
      "concurrent websocket connections; more are refused", 1, 1'000'000},
+    {"max-sessions-per-room", "Limits", "N", kind::count, &config::max_sessions_per_room,
+     "sessions one room serves at once; more are closed 4099 ROOM_FULL; 0: no limit", 0, 1'000'000},
     {"max-http-body-bytes", "Limits", "SIZE", kind::size, &config::max_http_body_bytes,
      "largest HTTP request body (admin snapshot uploads)", 128, 4 * gib},
     {"session-idle-timeout", "Timing", "DURATION", kind::duration, &config::session_idle_timeout,

@@ -41,6 +41,7 @@ struct config {
     std::size_t max_frame_bytes = 2u << 20;         // one websocket frame (a chunk is <= 1 MiB)
     std::size_t max_outbound_queue_bytes = 64u << 20; // per connection, before it is closed
     std::size_t max_connections = 20000;
+    std::size_t max_sessions_per_room = 0; // 0: no limit; more get 4099 ROOM_FULL
     std::size_t max_http_body_bytes = 64u << 20;    // admin uploads (snapshots)
 
     // timing (SPEC defaults)

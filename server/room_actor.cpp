@@ -118,10 +118,30 @@ void room_actor_impl::join(core::socket_ref socket, bool is_readonly, std::weak_
         }
         sinks_[socket.socket_id] = sink;
         when_loaded([this, socket, is_readonly] {
+            if (room_full_for(socket)) {
+                if (auto it = sinks_.find(socket.socket_id); it != sinks_.end()) {
+                    if (auto s = it->second.lock()) s->close(proto::sync_error_close_code, std::string(proto::close_reason::room_full));
+                    sinks_.erase(it);
+                }
+                global_metrics().count_rejection(reject_reason::room_full);
+                log::info("session rejected", {{"room", id_}, {"session", socket.session_id}, {"reason", "ROOM_FULL"}});
+                return;
+            }
             room_->handle_new_session(socket, is_readonly, now());
             process();
         });
     });
+}
+
+// --max-sessions-per-room: sessions that are leaving (awaiting removal) do
+// not count, nor does the joining session's own earlier socket (a reconnect
+// replaces it).
+bool room_actor_impl::room_full_for(const core::socket_ref& socket) const {
+    if (cfg_.max_sessions_per_room == 0) return false;
+    std::size_t live = 0;
+    for (const auto& s : room_->sessions())
+        if (s.state != core::session_state::awaiting_removal && s.session_id != socket.session_id) ++live;
+    return live >= cfg_.max_sessions_per_room;
 }
 
 void room_actor_impl::message(core::socket_ref socket, proto::client_message msg) {

@@ -44,6 +44,7 @@ public:
 
     const std::string& id() const noexcept override { return id_; }
     void join(core::socket_ref socket, bool is_readonly, std::weak_ptr<session_sink> sink) override;
+    [[nodiscard]] bool room_full_for(const core::socket_ref& socket) const;
     void message(core::socket_ref socket, proto::client_message msg) override;
     void submit(core::socket_ref socket, proto::client_message msg,
                 std::shared_ptr<const void> receipt) override;

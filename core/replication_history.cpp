@@ -305,6 +305,15 @@ std::optional<user_delivery> replication_history::next_delivery(const std::strin
     return user_delivery{user, at, std::move(changes), meta_.epoch + a.suffix, a.sequence_number};
 }
 
+void replication_history::write_touched() {
+    auto& bump = db_->prepare("UPDATE active_user SET sequence_number = ?, last_updated_at = ? WHERE id = ?");
+    for (auto& u : touched_) {
+        auto& a = users_.at(u);
+        bump.run(a.sequence_number, a.last_updated_at, std::string_view(u));
+    }
+    touched_.clear();
+}
+
 bool replication_history::is_active(std::string_view user_id) { return users_.contains(std::string(user_id)); }
 
 std::vector<user_delivery> replication_history::record(std::span<const transaction> txs, std::int64_t now_ms) {
@@ -358,12 +367,7 @@ std::vector<user_delivery> replication_history::record(std::span<const transacti
                 if (msg.prefix == "requestLsnUpdate")
                     if (auto d = next_delivery(msg.content, tx.end_lsn, {}, now_ms)) out.push_back(std::move(*d));
         }
-        auto& bump = db_->prepare("UPDATE active_user SET sequence_number = ?, last_updated_at = ? WHERE id = ?");
-        for (auto& u : touched_) {
-            auto& a = users_.at(u);
-            bump.run(a.sequence_number, a.last_updated_at, std::string_view(u));
-        }
-        touched_.clear();
+        write_touched();
         trim_history();
         auto m = meta_;
         m.recorded = recorded;
@@ -410,12 +414,7 @@ void replication_history::advance(lsn to) {
 std::optional<user_delivery> replication_history::lsn_update(std::string_view user_id, std::int64_t now_ms) {
     return guarded([&] {
         auto d = next_delivery(std::string(user_id), meta_.recorded, {}, now_ms);
-        if (d) {
-            auto& a = users_.at(d->user_id);
-            db_->prepare("UPDATE active_user SET sequence_number = ?, last_updated_at = ? WHERE id = ?")
-                .run(a.sequence_number, a.last_updated_at, user_id);
-        }
-        touched_.clear();
+        write_touched();
         return d;
     });
 }
@@ -496,10 +495,7 @@ registration replication_history::register_user(std::string_view user_id, lsn se
         subscribe();
         for (auto& [at, changes] : batches)
             if (auto d = next_delivery(user, at, std::move(changes), now_ms)) r.replay.push_back(std::move(*d));
-        if (!r.replay.empty())
-            db_->prepare("UPDATE active_user SET sequence_number = ?, last_updated_at = ? WHERE id = ?")
-                .run(users_.at(user).sequence_number, now_ms, user_id);
-        touched_.clear();
+        write_touched();
         return r;
     });
 }

@@ -145,6 +145,8 @@ private:
     // Deletes the history through `id` (a prefix of the ids), whose last row
     // is at `last_forgotten`: the floor rises to it.
     void forget_through(std::int64_t id, lsn last_forgotten);
+    // Writes the sequence numbers next_delivery moved (one UPDATE per user).
+    void write_touched();
     std::optional<user_delivery> next_delivery(const std::string& user, lsn at, boost::json::array changes,
                                                std::int64_t now_ms);
 

@@ -143,9 +143,7 @@ public:
     bool allowed(const http_request& req) const {
         if (token_matches(req[http::field::authorization], cfg_.admin_token)) return true;
         if (!auth_) return false;
-        const auto now =
-            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-        return auth_->check_admin(req, now.count()).allowed;
+        return auth_->check_admin(req, unix_seconds()).allowed;
     }
 
     net::awaitable<http_response> handle(const http_request& req) {

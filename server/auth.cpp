@@ -1,5 +1,6 @@
 #include "server/auth.hpp"
 
+#include "proto/messages.hpp"
 #include "server/config.hpp"
 #include "server/log.hpp"
 
@@ -26,6 +27,11 @@ auth_decision refused(std::string reason, std::string detail) {
 }
 
 } // namespace
+
+std::int64_t unix_seconds() noexcept {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 std::optional<std::string> request_token(const http_request& req) {
     if (auto t = query_param(split_target(req.target()).second, "token"); t && !t->empty()) return t;
@@ -62,10 +68,10 @@ jwt_result authenticator::verify(const http_request& req, std::int64_t now) cons
 
 auth_decision authenticator::check_room(const http_request& req, std::string_view room_id, std::int64_t now) const {
     auto r = verify(req, now);
-    if (!r.claims) return refused("NOT_AUTHENTICATED", std::move(r.error));
+    if (!r.claims) return refused(std::string(proto::close_reason::not_authenticated), std::move(r.error));
     const auto access = room_access(*r.claims, room_id);
     if (access == token_access::none)
-        return refused("FORBIDDEN", "the token of " + r.claims->subject + " does not list this room");
+        return refused(std::string(proto::close_reason::forbidden), "the token of " + r.claims->subject + " does not list this room");
     auth_decision d;
     d.allowed = true;
     d.readonly = access == token_access::read;
@@ -75,9 +81,9 @@ auth_decision authenticator::check_room(const http_request& req, std::string_vie
 
 auth_decision authenticator::check_user(const http_request& req, std::string_view user_id, std::int64_t now) const {
     auto r = verify(req, now);
-    if (!r.claims) return refused("NOT_AUTHENTICATED", std::move(r.error));
+    if (!r.claims) return refused(std::string(proto::close_reason::not_authenticated), std::move(r.error));
     if (r.claims->subject != user_id)
-        return refused("FORBIDDEN", "the token is for " + r.claims->subject + ", not this user");
+        return refused(std::string(proto::close_reason::forbidden), "the token is for " + r.claims->subject + ", not this user");
     auth_decision d;
     d.allowed = true;
     d.subject = r.claims->subject;
@@ -86,8 +92,8 @@ auth_decision authenticator::check_user(const http_request& req, std::string_vie
 
 auth_decision authenticator::check_admin(const http_request& req, std::int64_t now) const {
     auto r = verify(req, now);
-    if (!r.claims) return refused("NOT_AUTHENTICATED", std::move(r.error));
-    if (!r.claims->admin) return refused("FORBIDDEN", "the token of " + r.claims->subject + " is not an admin token");
+    if (!r.claims) return refused(std::string(proto::close_reason::not_authenticated), std::move(r.error));
+    if (!r.claims->admin) return refused(std::string(proto::close_reason::forbidden), "the token of " + r.claims->subject + " is not an admin token");
     auth_decision d;
     d.allowed = true;
     d.subject = r.claims->subject;
@@ -104,11 +110,11 @@ std::optional<http_response> authorize(const authenticator* auth, const http_req
             return std::nullopt;
         }
         log::info("user socket refused", {{"user", target.user->user_id}, {"reason", d.reason}, {"why", d.detail}});
-        auto res = d.reason == "FORBIDDEN"
+        auto res = d.reason == proto::close_reason::forbidden
                        ? text_response(http::status::forbidden, "this token is for another user", req.version(), false)
                        : text_response(http::status::unauthorized, "a valid access token is required", req.version(),
                                        false);
-        if (d.reason != "FORBIDDEN") res.set(http::field::www_authenticate, "Bearer");
+        if (d.reason != proto::close_reason::forbidden) res.set(http::field::www_authenticate, "Bearer");
         return res;
     }
     auto d = auth->check_room(req, target.room_id, now);

@@ -58,6 +58,9 @@ private:
     jwt_verifier verifier_;
 };
 
+// Seconds since the epoch: the `now` of the checks below.
+[[nodiscard]] std::int64_t unix_seconds() noexcept;
+
 // The token a request carries: `?token=` first, then `Authorization: Bearer`.
 [[nodiscard]] std::optional<std::string> request_token(const http_request& req);
 

@@ -131,10 +131,7 @@ net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& bu
         auto routed = route_request(req, static_cast<bool>(ctx->admin));
         if (std::holds_alternative<admin_call>(routed)) routed = co_await ctx->admin(req);
         if (auto* target = std::get_if<connect_target>(&routed)) {
-            const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
-            if (auto refused = authorize(ctx->auth.get(), req, *target, now)) routed = std::move(*refused);
+            if (auto refused = authorize(ctx->auth.get(), req, *target, unix_seconds())) routed = std::move(*refused);
         }
         if (auto* target = std::get_if<connect_target>(&routed)) {
             // The websocket's own timeouts take over from here.

@@ -17,7 +17,7 @@ class memory_txn final : public storage_txn {
     [[nodiscard]] const json::object* get(std::string_view id) const override {
         check_open();
         const auto it = s_.documents_.find(id);
-        return it == s_.documents_.end() ? nullptr : &it->second.state;
+        return it == s_.documents_.end() ? nullptr : &s_.record(it->first, it->second);
     }
 
     void set(std::string_view id, json::object record) override {
@@ -29,9 +29,9 @@ class memory_txn final : public storage_txn {
         if (const auto t = s_.tombstones_.find(id); t != s_.tombstones_.end())
             s_.tombstones_.erase(t);
         if (it != s_.documents_.end()) {
-            it->second = {std::move(record), clock};
+            it->second = {std::move(record), {}, clock};
         } else {
-            s_.documents_.emplace(std::string(id), stored_document{std::move(record), clock});
+            s_.documents_.emplace(std::string(id), memory_storage::document{std::move(record), {}, clock});
         }
     }
 
@@ -56,7 +56,7 @@ class memory_txn final : public storage_txn {
         for (const auto& id : ids) {
             check_open();
             if (const auto it = s_.documents_.find(id); it != s_.documents_.end())
-                f(id, it->second.state);
+                f(id, s_.record(it->first, it->second));
         }
     }
 
@@ -81,7 +81,7 @@ class memory_txn final : public storage_txn {
         out.wipe_all = since < s_.history_start_;
         for (const auto& [id, doc] : s_.documents_) {
             if (out.wipe_all || doc.last_changed_clock > since)
-                out.diff.puts.emplace_back(id, forward_put{std::nullopt, doc.state});
+                out.diff.puts.emplace_back(id, forward_put{std::nullopt, s_.record(id, doc)});
         }
         if (!out.wipe_all) {
             for (const auto& [id, tclock] : s_.tombstones_)
@@ -96,18 +96,24 @@ class memory_txn final : public storage_txn {
         return wipe_all_since(since);
     }
 
-    void visit_changes_since(
-        std::int64_t since, const std::function<void(std::string_view, const json::object&)>& put,
-        const std::function<void(std::string_view)>& remove) const override {
+    void visit_changes_since(std::int64_t since,
+                             const std::function<void(std::string_view, document_ref)>& put,
+                             const std::function<void(std::string_view)>& remove) const override {
         check_open();
         if (since == s_.clock_) return;
         const bool wipe_all = wipe_all_since(since);
         if (since > s_.clock_) since = -1; // as get_changes_since
         for (const auto& [id, doc] : s_.documents_)
-            if (wipe_all || doc.last_changed_clock > since) put(id, doc.state);
+            if (wipe_all || doc.last_changed_clock > since)
+                put(id, doc.text.empty() ? document_ref{&doc.state, {}} : document_ref{nullptr, doc.text});
         if (!wipe_all)
             for (const auto& [id, tclock] : s_.tombstones_)
                 if (tclock > since) remove(id);
+    }
+
+    [[nodiscard]] shared_text all_puts_text() const override {
+        check_open();
+        return s_.clock_ == s_.texts_clock_ ? s_.texts_ : shared_text();
     }
 
     [[nodiscard]] forward_diff changes() const {
@@ -120,7 +126,8 @@ class memory_txn final : public storage_txn {
     void rollback() noexcept {
         for (auto& [id, o] : originals_) {
             if (o.doc)
-                s_.documents_.insert_or_assign(id, std::move(*o.doc));
+                s_.documents_.insert_or_assign(
+                    id, memory_storage::document{std::move(o.doc->state), {}, o.doc->last_changed_clock});
             else
                 s_.documents_.erase(id);
             if (o.tombstone)
@@ -165,7 +172,7 @@ class memory_txn final : public storage_txn {
     void remember(std::string_view id, doc_iterator doc) {
         if (originals_.find(id) != originals_.end()) return;
         original o;
-        if (doc != s_.documents_.end()) o.doc = std::move(doc->second);
+        if (doc != s_.documents_.end()) o.doc = s_.take(doc->first, doc->second);
         if (const auto t = s_.tombstones_.find(id); t != s_.tombstones_.end())
             o.tombstone = t->second;
         originals_.emplace(std::string(id), std::move(o));
@@ -191,13 +198,32 @@ memory_storage::memory_storage(std::optional<room_snapshot> snapshot,
         const auto* id = doc.state.if_contains("id");
         if (!id || !id->is_string())
             throw std::invalid_argument("memory_storage: snapshot document without id");
-        documents_.insert_or_assign(std::string(id->get_string()), std::move(doc)); // IM6
+        documents_.insert_or_assign(std::string(id->get_string()),
+                                    document{std::move(doc.state), {}, doc.last_changed_clock}); // IM6
+    }
+    if (s.texts) {
+        texts_ = std::move(s.texts->puts);
+        const std::string_view puts = texts_ ? std::string_view(*texts_) : std::string_view();
+        for (auto& doc : s.texts->documents) {
+            max_clock = std::max(max_clock, doc.last_changed_clock);
+            if (doc.size == 0 || doc.offset + doc.size > puts.size())
+                throw std::invalid_argument("memory_storage: stored text out of range");
+            auto [it, inserted] = documents_.insert_or_assign(
+                std::move(doc.id), document{{}, puts.substr(doc.offset, doc.size), doc.last_changed_clock}); // IM6
+            (void)it;
+            (void)inserted;
+        }
+        unparsed_ = 0;
+        for (const auto& [id, doc] : documents_) unparsed_ += doc.text.empty() ? 0 : 1;
     }
     for (const auto& [id, clock] : s.tombstones)
         max_clock = std::max(max_clock, clock);
     clock_ = std::max(max_clock, s.document_clock);                         // IM1
     history_start_ = std::min(s.tombstone_history_starts_at_clock, clock_); // IM2
     if (history_start_ != clock_) tombstones_ = std::move(s.tombstones);    // IM3
+    // The loaded puts are the whole room only when every document came from
+    // them once (no parsed documents, no duplicate ids).
+    if (texts_ && s.documents.empty() && unparsed_ == s.texts->documents.size()) texts_clock_ = clock_;
     if (s.schema)
         schema_ = std::move(s.schema);
     else
@@ -206,6 +232,22 @@ memory_storage::memory_storage(std::optional<room_snapshot> snapshot,
 }
 
 memory_storage::~memory_storage() = default;
+
+const json::object& memory_storage::record(const std::string& id, const document& d) const {
+    if (!d.text.empty()) {
+        d.state = parse_stored_record(id, d.text);
+        d.text = {};
+        // Once nothing refers to the stored texts, and they are not the
+        // room's current state either, let them go.
+        if (--unparsed_ == 0 && texts_clock_ != clock_) texts_.reset();
+    }
+    return d.state;
+}
+
+stored_document memory_storage::take(const std::string& id, document& d) {
+    record(id, d);
+    return {std::move(d.state), d.last_changed_clock};
+}
 
 txn_result memory_storage::transaction(const std::function<void(storage_txn&)>& f,
                                        const txn_options& opts) {
@@ -227,6 +269,7 @@ txn_result memory_storage::transaction(const std::function<void(storage_txn&)>& 
     in_transaction_ = false;
     result.document_clock = clock_;
     result.did_change = clock_ > clock_before; // SS3
+    if (result.did_change && unparsed_ == 0) texts_.reset();
     if (result.did_change) notify_change({opts.id, clock_});
     return result;
 }
@@ -237,7 +280,7 @@ room_snapshot memory_storage::get_snapshot() const {
     s.tombstone_history_starts_at_clock = history_start_;
     s.documents.reserve(documents_.size());
     for (const auto& [id, doc] : documents_)
-        s.documents.push_back(doc);
+        s.documents.push_back({record(id, doc), doc.last_changed_clock});
     s.tombstones = tombstones_;
     s.schema = schema_;
     return s;
@@ -266,7 +309,8 @@ room_delta memory_storage::delta_since(std::int64_t flushed_clock) const {
     // history cannot learn which of its documents were deleted.
     d.full = flushed_clock < history_start_ || flushed_clock > clock_;
     for (const auto& [id, doc] : documents_)
-        if (d.full || doc.last_changed_clock > flushed_clock) d.documents.push_back(doc);
+        if (d.full || doc.last_changed_clock > flushed_clock)
+            d.documents.push_back({record(id, doc), doc.last_changed_clock});
     for (const auto& [id, clock] : tombstones_)
         if (d.full || clock > flushed_clock) d.tombstones.emplace(id, clock);
     return d;

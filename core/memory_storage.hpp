@@ -20,6 +20,9 @@ class memory_storage final : public sync_storage {
     // to the newest clock it contains (IM1), the tombstone history start is
     // lowered to the document clock (IM2), and tombstones are dropped when the
     // history is empty (IM3). Duplicate document ids: the last wins (IM6).
+    // Documents in snapshot->texts stay text until first used (see
+    // stored_texts): get() and the other readers parse them then, and throw
+    // storage_error if a stored text turns out not to be a JSON object.
     explicit memory_storage(std::optional<room_snapshot> snapshot = std::nullopt,
                             std::optional<json::object> default_schema = std::nullopt);
     ~memory_storage() override;
@@ -40,11 +43,29 @@ class memory_storage final : public sync_storage {
     }
     [[nodiscard]] std::size_t tombstone_count() const noexcept { return tombstones_.size(); }
     [[nodiscard]] std::size_t document_count() const noexcept { return documents_.size(); }
+    // How many documents are still held as their stored text.
+    [[nodiscard]] std::size_t unparsed_count() const noexcept { return unparsed_; }
 
   private:
     friend class detail::memory_txn;
 
-    std::map<std::string, stored_document, std::less<>> documents_;
+    // A document: its record, or, until first used, the record's stored JSON
+    // text (a slice of texts_->puts; `text` is empty once parsed).
+    struct document {
+        mutable json::object state;
+        mutable std::string_view text;
+        std::int64_t last_changed_clock = 0;
+    };
+    // The record, parsed now if it was still text.
+    const json::object& record(const std::string& id, const document& d) const;
+    [[nodiscard]] stored_document take(const std::string& id, document& d);
+
+    std::map<std::string, document, std::less<>> documents_;
+    // What the unparsed documents' texts point into, and the clock at which
+    // its puts are every document of the room (-1: not any more).
+    mutable shared_text texts_;
+    std::int64_t texts_clock_ = -1;
+    mutable std::size_t unparsed_ = 0;
     std::map<std::string, std::int64_t, std::less<>> tombstones_;
     std::optional<json::object> schema_;
     std::int64_t clock_ = 0;

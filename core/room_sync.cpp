@@ -33,12 +33,13 @@ proto::network_diff network_diff_of(const forward_diff& d, bool legacy_append_mo
     return out;
 }
 
-// One `"id":["put",record]` entry of a network diff, as append_network_diff writes it.
-void append_put(std::string& out, std::string_view id, const json::object& record) {
-    proto::append_json_string(out, id);
-    out += R"(:["put",)";
-    proto::append_json(out, record);
-    out += ']';
+// One `"id":["put",record]` entry of a network diff, as append_network_diff
+// writes it, from a parsed record or from its stored text.
+void append_document(std::string& out, std::string_view id, document_ref doc) {
+    if (doc.record)
+        core::append_put(out, id, *doc.record);
+    else
+        (void)core::append_put(out, id, doc.json);
 }
 
 // getVersionMismatchReason: a client that knows a sequence we do not, or is
@@ -211,9 +212,9 @@ outbound_message room::encode_connect(const room_session& s, const proto::connec
         std::string d;
         txn.visit_changes_since(
             msg.last_server_clock,
-            [&](std::string_view id, const json::object& state) {
+            [&](std::string_view id, document_ref doc) {
                 if (!d.empty()) d += ',';
-                append_put(d, id, state);
+                append_document(d, id, doc);
             },
             [&](std::string_view id) {
                 if (!d.empty()) d += ',';
@@ -237,13 +238,18 @@ outbound_message room::encode_connect(const room_session& s, const proto::connec
 // moves with every write (SS9), so an equal clock means equal documents.
 shared_text room::full_state_text(const storage_txn& txn, std::int64_t clock) {
     if (full_state_ && full_state_clock_ == clock) return full_state_;
+    if (auto stored = txn.all_puts_text()) { // a room just loaded: its stored text as it is
+        full_state_ = std::move(stored);
+        full_state_clock_ = clock;
+        return full_state_;
+    }
     std::string out;
     out.reserve(full_state_ ? full_state_->size() + full_state_->size() / 8 : 4096);
     txn.visit_changes_since(
         -1,
-        [&](std::string_view id, const json::object& state) {
+        [&](std::string_view id, document_ref doc) {
             if (!out.empty()) out += ',';
-            append_put(out, id, state);
+            append_document(out, id, doc);
         },
         [](std::string_view) {});
     full_state_ = make_shared_text(std::move(out));

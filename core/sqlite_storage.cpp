@@ -221,16 +221,39 @@ std::optional<json::object> sqlite_storage::read_schema() const {
     return std::move(v.get_object());
 }
 
-room_snapshot sqlite_storage::get_snapshot() const {
+std::int64_t sqlite_storage::pragma_int64(std::string_view name) const {
+    auto c = db_->prepare("PRAGMA " + std::string(name)).query();
+    return c.next() ? std::max<std::int64_t>(0, c.get_int64(0)) : 0;
+}
+
+room_snapshot sqlite_storage::get_snapshot(snapshot_form form) const {
     room_snapshot s;
     // One read transaction, so the parts agree with each other.
     db_->transaction([&] {
         s.document_clock = read_clock();
         s.tombstone_history_starts_at_clock = tombstone_history_starts_at_clock();
-        {
-            auto c = st_.all_docs->query();
+        auto c = st_.all_docs->query();
+        if (form == snapshot_form::parsed) {
             while (c.next())
                 s.documents.push_back({detail::decode_state(c.get_blob(1)), c.get_int64(2)});
+        } else {
+            std::string puts;
+            // The file's size bounds the text: one allocation, no regrowth
+            // (the untouched tail is never paged in).
+            puts.reserve(static_cast<std::size_t>(pragma_int64("page_count") * pragma_int64("page_size")));
+            stored_texts texts;
+            while (c.next()) {
+                const auto blob = c.get_blob(1);
+                const std::string_view json(reinterpret_cast<const char*>(blob.data()), blob.size());
+                if (json.size() < 2 || json.front() != '{' || json.back() != '}')
+                    (void)detail::decode_state(blob); // throws, naming what is wrong
+                std::string id(c.get_text(0));
+                if (!puts.empty()) puts += ',';
+                const auto at = append_put(puts, id, json);
+                texts.documents.push_back({std::move(id), at, json.size(), c.get_int64(2)});
+            }
+            texts.puts = make_shared_text(std::move(puts));
+            s.texts = std::move(texts);
         }
         auto t = st_.all_tombs->query();
         while (t.next())

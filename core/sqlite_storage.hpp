@@ -25,6 +25,10 @@ class sqlite_txn;
 [[nodiscard]] json::object decode_state(std::span<const std::byte> bytes);
 } // namespace detail
 
+// How get_snapshot hands over documents: parsed, or as their stored JSON
+// text (room_snapshot::texts, for memory_storage; see stored_texts).
+enum class snapshot_form { parsed, texts };
+
 struct sqlite_storage_options {
     // Prefix for the three table names, e.g. "room1_". Letters, digits, '_'.
     std::string table_prefix;
@@ -53,7 +57,12 @@ class sqlite_storage final : public sync_storage {
                            const txn_options& opts = {}) override;
     // The last committed clock.
     [[nodiscard]] std::int64_t get_clock() const override { return committed_clock_; }
-    [[nodiscard]] room_snapshot get_snapshot() const override;
+    [[nodiscard]] room_snapshot get_snapshot() const override {
+        return get_snapshot(snapshot_form::parsed);
+    }
+    // With snapshot_form::texts, a record is checked only for looking like a
+    // JSON object ({...}); it is parsed, and fully checked, when first used.
+    [[nodiscard]] room_snapshot get_snapshot(snapshot_form form) const;
     void prune_tombstones() override;
 
     // Applies a memory_storage::delta_since() in one SQLite transaction. Does
@@ -84,6 +93,7 @@ class sqlite_storage final : public sync_storage {
                         const std::optional<json::object>& schema);
     [[nodiscard]] std::int64_t read_clock() const;
     [[nodiscard]] std::optional<json::object> read_schema() const;
+    [[nodiscard]] std::int64_t pragma_int64(std::string_view name) const; // PRAGMA name
     [[nodiscard]] std::string sql(std::string_view pattern) const; // expands {d} {t} {m}
 
     std::shared_ptr<sqlite_db> db_;

@@ -1,5 +1,9 @@
 #include "core/storage.hpp"
 
+#include "proto/codec.hpp"
+
+#include <boost/json/parse.hpp>
+
 #include <algorithm>
 #include <set>
 
@@ -52,12 +56,49 @@ std::optional<bool> storage_txn::changes_since_wipe_all(std::int64_t since) cons
     return changes->wipe_all;
 }
 
+void append_put(std::string& out, std::string_view id, const json::object& record) {
+    proto::append_json_string(out, id);
+    out += R"(:["put",)";
+    proto::append_json(out, record);
+    out += ']';
+}
+
+std::size_t append_put(std::string& out, std::string_view id, std::string_view record_json) {
+    proto::append_json_string(out, id);
+    out += R"(:["put",)";
+    const std::size_t at = out.size();
+    out += record_json;
+    out += ']';
+    return at;
+}
+
+json::object parse_stored_record(std::string_view id, std::string_view text) {
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object())
+        throw storage_error("stored document '" + std::string(id) + "' is not a JSON object" +
+                            (ec ? ": " + ec.message() : std::string()));
+    detail::check_record_id(id, v.get_object());
+    return std::move(v.get_object());
+}
+
+void parse_texts(room_snapshot& snapshot) {
+    if (!snapshot.texts) return;
+    const auto& puts = *snapshot.texts->puts;
+    snapshot.documents.reserve(snapshot.documents.size() + snapshot.texts->documents.size());
+    for (const auto& d : snapshot.texts->documents)
+        snapshot.documents.push_back(
+            {parse_stored_record(d.id, std::string_view(puts).substr(d.offset, d.size)),
+             d.last_changed_clock});
+    snapshot.texts.reset();
+}
+
 void storage_txn::visit_changes_since(
-    std::int64_t since, const std::function<void(std::string_view, const json::object&)>& put,
+    std::int64_t since, const std::function<void(std::string_view, document_ref)>& put,
     const std::function<void(std::string_view)>& remove) const {
     const auto changes = get_changes_since(since);
     if (!changes) return;
-    for (const auto& [id, p] : changes->diff.puts) put(id, p.after);
+    for (const auto& [id, p] : changes->diff.puts) put(id, document_ref{&p.after, {}});
     for (const auto& id : changes->diff.deletes) remove(id);
 }
 

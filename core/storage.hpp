@@ -4,6 +4,7 @@
 // most once per writing transaction. Implementations: memory_storage.hpp and
 // sqlite_storage.hpp, both run through one contract test suite.
 
+#include "core/outbound.hpp"
 #include "proto/json.hpp"
 #include "proto/messages.hpp"
 
@@ -27,11 +28,39 @@ struct stored_document {
     std::int64_t last_changed_clock = 0;
 };
 
+// Documents as they were stored, not parsed yet (sqlite_storage::get_snapshot
+// with snapshot_form::texts). `puts` holds every one of them as connect-diff
+// entries, "<id>":["put",<record JSON>] joined by commas, and each document
+// is the slice of `puts` holding its record. Parsing 10,000 records costs
+// tens of milliseconds and their objects several times the text's memory, so
+// memory_storage keeps the text and parses a record when it is first used,
+// and a first connect is answered from `puts` as it is.
+struct stored_texts {
+    struct document {
+        std::string id;
+        std::size_t offset = 0; // of the record's JSON in *puts
+        std::size_t size = 0;
+        std::int64_t last_changed_clock = 0;
+    };
+    shared_text puts;
+    std::vector<document> documents;
+};
+
+// A connect-diff entry for a document: "<id>":["put",<record>].
+void append_put(std::string& out, std::string_view id, const json::object& record);
+// The same from a record's JSON text; returns the offset of the record in `out`.
+std::size_t append_put(std::string& out, std::string_view id, std::string_view record_json);
+
 // RoomSnapshot: the persistent state of a room.
 struct room_snapshot {
     std::int64_t document_clock = 0;
     std::int64_t tombstone_history_starts_at_clock = 0;
     std::vector<stored_document> documents;
+    // More documents, still as stored text: only from sqlite_storage::
+    // get_snapshot(snapshot_form::texts), only for memory_storage's
+    // constructor (which parses them on demand). Everything else that reads
+    // a snapshot reads `documents`; parse_texts() moves these there.
+    std::optional<stored_texts> texts;
     std::map<std::string, std::int64_t, std::less<>> tombstones; // id -> clock
     std::optional<json::object> schema;
 };
@@ -39,6 +68,11 @@ struct room_snapshot {
 // Parses a RoomSnapshot or a tldraw StoreSnapshot (`{store, schema}`, SL1) from
 // JSON with the SS17 fallbacks. Throws std::invalid_argument naming the field.
 [[nodiscard]] room_snapshot room_snapshot_from_json(const json::value& v);
+// Parses snapshot.texts into snapshot.documents. Throws storage_error naming
+// a document whose text is not a JSON object.
+void parse_texts(room_snapshot& snapshot);
+// One stored record's JSON text as an object; throws storage_error naming it.
+[[nodiscard]] json::object parse_stored_record(std::string_view id, std::string_view text);
 [[nodiscard]] json::object to_json(const room_snapshot& s);
 
 // The one-room default: a document record and a page, clock 0 (SS1), with
@@ -86,6 +120,13 @@ struct storage_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// A document handed to an encoder: its parsed record, or its JSON text as
+// stored (a JSON object, not parsed yet). Exactly one is set.
+struct document_ref {
+    const json::object* record = nullptr;
+    std::string_view json;
+};
+
 class storage_txn {
   public:
     virtual ~storage_txn() = default;
@@ -116,11 +157,15 @@ class storage_txn {
     [[nodiscard]] virtual std::optional<bool> changes_since_wipe_all(std::int64_t since) const;
     // ... and its puts and deletes, in that order, by reference. The
     // references are valid during the call. The defaults go through
-    // get_changes_since; memory_storage copies nothing.
-    virtual void
-    visit_changes_since(std::int64_t since,
-                        const std::function<void(std::string_view, const json::object&)>& put,
-                        const std::function<void(std::string_view)>& remove) const;
+    // get_changes_since; memory_storage copies nothing, and hands over a
+    // record it has not parsed yet as its stored JSON text.
+    virtual void visit_changes_since(std::int64_t since,
+                                     const std::function<void(std::string_view, document_ref)>& put,
+                                     const std::function<void(std::string_view)>& remove) const;
+    // Every document as connect-diff puts (see stored_texts), when the
+    // storage has that text at hand for the current clock (memory_storage
+    // right after loading stored texts); else null.
+    [[nodiscard]] virtual shared_text all_puts_text() const { return {}; }
 };
 
 struct txn_options {

@@ -53,8 +53,10 @@ void room_actor_impl::start() {
     net::post(blocking_, [self = self()] {
         try {
             auto store = std::make_shared<room_store>(self->cfg_, self->id_);
-            // Migrates a stored room to the served schema, backing it up first (RC3).
-            auto snapshot = store->load(*self->schema_);
+            // Migrates a stored room to the served schema, backing it up first
+            // (RC3). Records stay text until used: a first connect is answered
+            // from the stored bytes, and records nobody touches are never parsed.
+            auto snapshot = store->load(*self->schema_, core::snapshot_form::texts);
             self->on_strand([self, store, snapshot = std::move(snapshot)]() mutable {
                 self->store_ = std::move(store);
                 self->loaded(std::move(snapshot));

@@ -94,8 +94,8 @@ void room_store::back_up(const json::object& old_schema) {
     backup_path_ = target;
 }
 
-core::room_snapshot room_store::load(const core::schema& schema) {
-    core::room_snapshot stored = storage_->get_snapshot();
+core::room_snapshot room_store::load(const core::schema& schema, core::snapshot_form form) {
+    core::room_snapshot stored = storage_->get_snapshot(form);
     if (!stored.schema) return stored; // IM5 upgrades happen in the room
     const json::object old_schema = *stored.schema;
     const auto plan = schema.migrations_since(old_schema);

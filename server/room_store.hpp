@@ -26,8 +26,10 @@ public:
     // record or moves a sequence the room already had, the file is first
     // copied to backup_path(); then the result is written in one SQLite
     // transaction. Throws when the stored data cannot be migrated (nothing is
-    // written then).
-    [[nodiscard]] core::room_snapshot load(const core::schema& schema);
+    // written then). With snapshot_form::texts, documents that needed no
+    // migration come as stored texts (core::stored_texts, for memory_storage).
+    [[nodiscard]] core::room_snapshot load(const core::schema& schema,
+                                           core::snapshot_form form = core::snapshot_form::parsed);
 
     // Where load(schema) keeps the old state: <data-dir>/rooms/backup/
     // <room id>.<hash of the old serialized schema>.sqlite ("-2", "-3", ...

@@ -33,6 +33,25 @@ inline json::object obj(std::string_view json_text) {
     return json::parse(json_text).as_object();
 }
 
+// A snapshot whose documents are stored texts (as sqlite_storage::get_snapshot
+// with snapshot_form::texts gives them), all at `clock`.
+inline room_snapshot snapshot_from_texts(const std::vector<std::pair<std::string, std::string>>& docs,
+                                         std::int64_t clock) {
+    room_snapshot s;
+    s.document_clock = clock;
+    s.schema = json::object{{"schemaVersion", 2}, {"sequences", json::object{}}};
+    std::string puts;
+    stored_texts t;
+    for (const auto& [id, text] : docs) {
+        if (!puts.empty()) puts += ',';
+        const auto at = append_put(puts, id, text);
+        t.documents.push_back({id, at, text.size(), clock});
+    }
+    t.puts = make_shared_text(std::move(puts));
+    s.texts = std::move(t);
+    return s;
+}
+
 // A unique directory under /tmp, removed with everything in it.
 struct temp_dir {
     std::filesystem::path path;

@@ -252,6 +252,8 @@ room_snapshot sqlite_storage::get_snapshot(snapshot_form form) const {
                 const auto at = append_put(puts, id, json);
                 texts.documents.push_back({std::move(id), at, json.size(), c.get_int64(2)});
             }
+            // Reserved for the whole file: give a small room's slack back.
+            if (puts.capacity() > puts.size() + puts.size() / 4 + 4096) puts.shrink_to_fit();
             texts.puts = make_shared_text(std::move(puts));
             s.texts = std::move(texts);
         }

@@ -20,7 +20,7 @@ room_actor_impl::room_actor_impl(std::string id, net::any_io_executor io,
                                  std::weak_ptr<room_owner> owner)
     : id_(std::move(id)), strand_(net::make_strand(io)), blocking_(std::move(blocking)), cfg_(cfg),
       schema_(std::move(schema)), owner_(std::move(owner)), timer_(strand_),
-      flush_timer_(strand_), unload_timer_(strand_) {
+      flush_timer_(strand_), unload_timer_(strand_), release_timer_(strand_) {
     global_metrics().rooms_loaded.add();
 }
 
@@ -90,6 +90,7 @@ void room_actor_impl::loaded(core::room_snapshot snapshot) {
     auto pending = std::move(pending_);
     for (auto& op : pending) op();
     process();
+    arm_release();
 }
 
 void room_actor_impl::load_failed(const std::string& what) {

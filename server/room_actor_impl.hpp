@@ -73,6 +73,7 @@ private:
     void arm_timer();
     void arm_flush();
     void start_flush();
+    void arm_release();
     void flush_done(std::int64_t clock, std::int64_t history_start, std::optional<std::string> error);
     void maybe_unload();
     void update_session_gauges(bool force);
@@ -102,6 +103,7 @@ private:
     std::int64_t flushed_clock_ = 0;
     std::int64_t flushed_history_start_ = 0;
     net::steady_timer unload_timer_;
+    net::steady_timer release_timer_; // closes the store's handle once the room is quiet
     std::vector<std::function<void()>> after_flush_; // stop() waiting for the last flush
 
     std::int64_t gauge_counts_[3] = {0, 0, 0};

@@ -139,6 +139,7 @@ void room_actor_impl::flush_done(std::int64_t clock, std::int64_t history_start,
         flush_backoff_ = std::chrono::milliseconds(0);
         flushed_clock_ = clock;
         flushed_history_start_ = history_start;
+        arm_release();
     }
     if (!after_flush_.empty() && !error) {
         start_flush(); // more changed while we wrote, or run the waiters
@@ -146,6 +147,19 @@ void room_actor_impl::flush_done(std::int64_t clock, std::int64_t history_start,
     }
     arm_flush();
     if (phase_ == phase::unloading) maybe_unload();
+}
+
+// A room nobody writes to does not need its database open: the handle
+// (schema, prepared statements, lookaside: ~70 KB) is most of what an idle
+// room costs. Closed after a quiet spell; the next flush opens it again.
+void room_actor_impl::arm_release() {
+    static constexpr auto quiet = std::chrono::seconds(2);
+    release_timer_.expires_after(quiet); // re-arming cancels the previous wait
+    release_timer_.async_wait([self = self()](boost::system::error_code ec) {
+        if (ec || !self->store_ || self->flush_in_flight_ || self->dirty()) return;
+        // room_store serializes this with a flush that may start meanwhile.
+        net::post(self->blocking_, [store = self->store_] { store->release(); });
+    });
 }
 
 // ------------------------------------------------------------------ unloading
@@ -172,6 +186,7 @@ void room_actor_impl::maybe_unload() {
     phase_ = phase::stopped;
     timer_.cancel();
     flush_timer_.cancel();
+    release_timer_.cancel();
     room_->close();
     update_session_gauges(true);
     log::info("room unloaded", {{"room", id_}});
@@ -197,6 +212,7 @@ void room_actor_impl::stop(std::uint16_t code, std::function<void()> done) {
         phase_ = phase::stopped;
         timer_.cancel();
         unload_timer_.cancel();
+        release_timer_.cancel();
         update_session_gauges(true);
         after_flush_.push_back([this, done = std::move(done)] {
             net::post(blocking_, [store = std::move(store_)]() mutable { store.reset(); });

@@ -37,14 +37,33 @@ bool room_store::exists(const config& cfg, const std::string& room_id) {
 }
 
 room_store::room_store(const config& cfg, const std::string& room_id)
-    : room_id_(room_id), path_(fs::path(cfg.data_dir) / "rooms" / (room_id + ".sqlite")) {
+    : cfg_(cfg), room_id_(room_id), path_(fs::path(cfg.data_dir) / "rooms" / (room_id + ".sqlite")) {
+    open();
+}
+
+void room_store::open() {
     core::sqlite_options opts;
-    opts.synchronous = cfg.fsync ? core::sqlite_synchronous::full : core::sqlite_synchronous::normal;
+    opts.synchronous = cfg_.fsync ? core::sqlite_synchronous::full : core::sqlite_synchronous::normal;
     db_ = std::make_shared<core::sqlite_db>(path_.string(), opts);
     storage_ = std::make_unique<core::sqlite_storage>(db_);
 }
 
-core::room_snapshot room_store::load() { return storage_->get_snapshot(); }
+void room_store::release() {
+    const std::lock_guard lock(mutex_);
+    storage_.reset();
+    db_.reset();
+}
+
+bool room_store::is_open() const {
+    const std::lock_guard lock(mutex_);
+    return db_ != nullptr;
+}
+
+core::room_snapshot room_store::load() {
+    const std::lock_guard lock(mutex_);
+    if (!db_) open();
+    return storage_->get_snapshot();
+}
 
 namespace {
 
@@ -95,6 +114,8 @@ void room_store::back_up(const json::object& old_schema) {
 }
 
 core::room_snapshot room_store::load(const core::schema& schema, core::snapshot_form form) {
+    const std::lock_guard lock(mutex_);
+    if (!db_) open();
     core::room_snapshot stored = storage_->get_snapshot(form);
     if (!stored.schema) return stored; // IM5 upgrades happen in the room
     const json::object old_schema = *stored.schema;
@@ -119,6 +140,10 @@ core::room_snapshot room_store::load(const core::schema& schema, core::snapshot_
     return migrated.get_snapshot();
 }
 
-void room_store::write(const core::room_delta& delta) { storage_->write_delta(delta); }
+void room_store::write(const core::room_delta& delta) {
+    const std::lock_guard lock(mutex_);
+    if (!db_) open();
+    storage_->write_delta(delta);
+}
 
 } // namespace tlsync::server

@@ -2,7 +2,8 @@
 // The on-disk side of a room: one SQLite file per room under
 // <data-dir>/rooms/<room id>.sqlite (ids are restricted to [A-Za-z0-9_-], so
 // they are safe file names). Every call here blocks on disk I/O and runs on
-// the blocking thread pool, never on a room's strand.
+// the blocking thread pool, never on a room's strand. Calls are serialized
+// here, so a release() and a write() may be posted independently.
 
 #include "core/schema.hpp"
 #include "core/sqlite_storage.hpp"
@@ -10,6 +11,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace tlsync::server {
@@ -36,7 +38,12 @@ public:
     // before ".sqlite" when that exists already). Empty until a backup is made.
     [[nodiscard]] const std::filesystem::path& backup_path() const noexcept { return backup_path_; }
     // One SQLite transaction (write-behind of memory_storage::delta_since).
+    // Opens the database again after release().
     void write(const core::room_delta& delta);
+    // Closes the database handle, giving back its memory; for a room that
+    // has gone quiet. The next write() reopens it.
+    void release();
+    [[nodiscard]] bool is_open() const;
 
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
 
@@ -48,8 +55,11 @@ public:
     static void prepare_data_dir(const config& cfg);
 
 private:
+    void open();
     void back_up(const json::object& old_schema);
 
+    const config& cfg_;
+    mutable std::mutex mutex_;
     std::string room_id_;
     std::filesystem::path path_;
     std::filesystem::path backup_path_;

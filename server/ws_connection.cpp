@@ -69,6 +69,8 @@ constexpr std::size_t keep_write_buffer_bytes = 64 * 1024;
 // queueing their messages without bound. A message counts its text plus a
 // fixed overhead, so a flood of tiny ones is bounded too.
 constexpr std::size_t read_budget_bytes = 16 * 1024;
+// The most a first read of a message asks for (a ping is 15 bytes).
+constexpr std::size_t idle_read_bytes = 256;
 constexpr std::size_t per_message_overhead = 512;
 // Data messages queued together are joined into frames of at most this size
 // (a single larger message still goes as one frame).
@@ -241,7 +243,16 @@ private:
                 end_of_reading(net::error::operation_aborted);
                 co_return;
             }
-            auto [ec, n] = co_await ws_.async_read(buffer, use_tuple);
+            // An idle session waits with a small buffer: the first read of a
+            // message asks for at most idle_read_bytes (Beast would prepare
+            // 1.5 KB), the rest of a larger message comes with Beast's sizing.
+            boost::system::error_code ec;
+            std::size_t limit = idle_read_bytes;
+            do {
+                auto [e, n] = co_await ws_.async_read_some(buffer, limit, use_tuple);
+                ec = e;
+                limit = 0;
+            } while (!ec && !ws_.is_message_done());
             if (ec) {
                 end_of_reading(ec);
                 co_return;

@@ -8,6 +8,7 @@
 #include "server/schema_loading.hpp"
 #include "server/listener.hpp"
 #include "server/log.hpp"
+#include "server/metrics.hpp"
 #include "server/tls.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -18,7 +19,12 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <optional>
 #include <csignal>
@@ -49,6 +55,7 @@ struct server::impl {
     [[nodiscard]] std::string open_replicator();
     void cut_remaining();
     void run_thread();
+    void housekeep();
 
     config cfg;
     room_service_factory factory;
@@ -59,6 +66,8 @@ struct server::impl {
     net::signal_set signals;
     net::steady_timer deadline; // hard end of shutdown
     net::steady_timer grace;    // total -> terminal cancellation
+    net::steady_timer housekeeping{control};
+    std::array<std::int64_t, 3> trimmed_at{-1, -1, -1}; // connections opened, open, rooms
     std::shared_ptr<connection_context> ctx = std::make_shared<connection_context>();
     std::shared_ptr<room_service> rooms;
     std::shared_ptr<listener> accept;
@@ -166,6 +175,7 @@ int server::run() {
     });
     m.accept->start();
     if (m.plane) m.plane->start();
+    net::post(m.control, [mp = &m] { mp->housekeep(); });
     m.serving = true;
     const auto ep = m.accept->local_endpoint();
     log::info("listening on " + m.cfg.host + ":" + std::to_string(ep.port()) +
@@ -204,9 +214,33 @@ void server::impl::run_thread() {
 // cancellation ends idle HTTP connections, terminal cancellation after a
 // grace period cuts whatever is left, and io stops once no connection
 // remains, or at config::shutdown_timeout whatever happens.
+// Every few seconds, when connections or rooms came or went since the last
+// time, the heap's free pages go back to the system: glibc returns only the
+// top of its heaps by itself, and the buffers of a burst of connections
+// (handshakes, parsers, a room's load) leave free pages all through them.
+// A cost of milliseconds on the blocking pool, none when nothing changed.
+void server::impl::housekeep() {
+    static constexpr auto period = std::chrono::seconds(5);
+    if (stopping) return;
+    auto& metrics = global_metrics();
+    const std::array<std::int64_t, 3> now{static_cast<std::int64_t>(metrics.connections_total.value()),
+                                          metrics.connections_open.value(), metrics.rooms_loaded.value()};
+    if (now != trimmed_at) {
+        trimmed_at = now;
+#if defined(__GLIBC__)
+        net::post(blocking, [] { ::malloc_trim(0); });
+#endif
+    }
+    housekeeping.expires_after(period);
+    housekeeping.async_wait([this](const beast::error_code& ec) {
+        if (!ec) housekeep();
+    });
+}
+
 void server::impl::begin_shutdown() {
     if (stopping.exchange(true)) return;
     serving = false;
+    housekeeping.cancel();
     log::info("shutting down", {{"connections", std::to_string(ctx->tracker.size())}});
     beast::error_code ec;
     signals.cancel(ec);

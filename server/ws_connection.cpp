@@ -140,8 +140,7 @@ public:
           target_(std::move(target)), peer_(std::move(peer)),
           ref_{target_.session_id, next_socket_id.fetch_add(1, std::memory_order_relaxed)},
           socket_id_(std::to_string(ref_.socket_id)), limits_(limits_for(ctx_->cfg)),
-          assembler_(limits_), wake_(executor_), write_deadline_(executor_), read_gate_(executor_) {
-        wake_.expires_at(net::steady_timer::time_point::max());
+          assembler_(limits_), write_deadline_(executor_), read_gate_(executor_) {
         read_gate_.expires_at(net::steady_timer::time_point::max());
     }
 
@@ -223,9 +222,6 @@ public:
         // terminal cancellation cuts a websocket. The reader runs in this
         // coroutine so that cancellation reaches its read directly.
         co_await net::this_coro::reset_cancellation_state(net::enable_terminal_cancellation());
-        net::co_spawn(executor_, writer(), [self = this->shared_from_this()](std::exception_ptr e) {
-            if (e) self->writer_failed(e);
-        });
         co_await reader();
         leave_room();
         const auto code = close_code_ ? *close_code_ : ws_.reason().code;
@@ -306,40 +302,48 @@ private:
         std::size_t bytes_;
     };
 
-    net::awaitable<void> writer() {
-        co_await net::this_coro::throw_if_cancelled(false);
-        for (;;) {
-            if (stopped_) co_return;
+    // The writer: at most one write in flight, started by enqueue() and
+    // request_close() and continued by each write's completion until the
+    // queue is empty; then it stops. An idle session's writer holds nothing:
+    // no coroutine frame, no pending wait (W3). All on the connection's strand.
+    void pump() {
+        if (writing_ || stopped_ || write_ended_) return;
+        try {
             if (!queue_.empty()) {
                 const auto kind = queue_.front().kind;
                 const std::size_t bytes = take_frame();
                 writing_ = true;
                 arm_write_deadline(ctx_->cfg.idle_timeout);
-                auto [ec, n] = co_await ws_.async_write(frame_, use_tuple);
-                writing_ = false;
-                disarm_write_deadline();
-                if (ec) {
-                    note_end(ec, "write");
-                    abort();
-                    co_return;
-                }
-                global_metrics().count_out(type_of(kind), n);
-                release(bytes);
-                finish_frame();
-                continue;
+                ws_.async_write(frame_, [self = this->shared_from_this(), kind, bytes](
+                                            beast::error_code ec, std::size_t n) { self->wrote(ec, n, kind, bytes); });
+                return;
             }
             if (close_reason_) {
                 const auto reason = *std::exchange(close_reason_, std::nullopt);
-                auto [ec] = co_await ws_.async_close(reason, use_tuple);
-                if (ec) note_end(ec, "close");
-                else close_sent_ = true;
-                co_return;
+                write_ended_ = true; // the close frame is the last thing written
+                ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code ec) {
+                    if (ec) self->note_end(ec, "close");
+                    else self->close_sent_ = true;
+                });
             }
-            // Timer as condition variable: enqueue/request_close cancel_one() it.
-            (void)co_await wake_.async_wait(use_tuple);
-            const auto state = co_await net::this_coro::cancellation_state;
-            if (state.cancelled() != net::cancellation_type::none) co_return;
+        } catch (const std::exception&) {
+            writer_failed(std::current_exception());
         }
+    }
+
+    void wrote(beast::error_code ec, std::size_t n, core::outbound_kind kind, std::size_t bytes) {
+        writing_ = false;
+        disarm_write_deadline();
+        if (ec) {
+            note_end(ec, "write");
+            write_ended_ = true;
+            abort();
+            return;
+        }
+        global_metrics().count_out(type_of(kind), n);
+        release(bytes);
+        finish_frame();
+        pump();
     }
 
     // Moves the next frame's messages out of the queue and points frame_ at
@@ -379,6 +383,7 @@ private:
 
     // The actor boundary of the writer: log, and end the connection.
     void writer_failed(std::exception_ptr e) {
+        write_ended_ = true;
         try {
             std::rethrow_exception(e);
         } catch (const std::exception& x) {
@@ -457,7 +462,6 @@ private:
         if (!close_code_ && ec == websocket::error::closed) close_code_ = ws_.reason().code;
         leave_room();
         stopped_ = true;
-        wake_.cancel();
         // Anything but a finished close handshake (an error, a timeout, a
         // terminal cancellation) leaves the stream unusable: cut it so a write
         // in progress ends too.
@@ -470,7 +474,7 @@ private:
             return;
         }
         queue_.push_back(std::move(m));
-        wake_.cancel_one();
+        pump();
     }
 
     void overflow() {
@@ -491,7 +495,7 @@ private:
         closing_ = true;
         close_code_ = code;
         close_reason_ = make_close_reason(code, reason);
-        wake_.cancel_one();
+        pump();
     }
 
     // The frame being written is out of the queue already (take_frame).
@@ -557,7 +561,6 @@ private:
     core::outbound_message sending_;     // a message written from its own bytes
     std::vector<net::const_buffer> frame_; // what the write in progress sends
     std::atomic<std::size_t> queued_bytes_{0}; // delivered and not yet written or dropped
-    net::steady_timer wake_;                   // the writer's condition variable
     net::steady_timer write_deadline_;
     std::uint64_t write_generation_ = 0;
     net::steady_timer read_gate_;                   // the reader waits here for receipts
@@ -566,10 +569,11 @@ private:
     std::optional<websocket::close_reason> close_reason_; // to send once the queue is written
     std::optional<std::uint16_t> close_code_;             // sent or received, for the log
     std::string end_reason_;
-    bool writing_ = false;
+    bool writing_ = false;     // a frame is being written
+    bool write_ended_ = false; // the close frame went out, or a write failed: nothing more is written
     bool close_sent_ = false; // our close handshake completed
     bool closing_ = false; // a close was requested: nothing more is queued
-    bool stopped_ = false; // reading ended: the writer exits
+    bool stopped_ = false; // reading ended: nothing more is written
     bool left_ = false;    // the room was told
 };
 

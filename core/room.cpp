@@ -106,6 +106,7 @@ void room::handle_new_session(const socket_ref& socket, bool is_readonly, timest
     slot->id = socket.session_id;
     slot->socket_id = socket.socket_id;
     slot->state = session_state::awaiting_connect;
+    sessions_changed();
     slot->state_since = now;
     slot->last_interaction = now;
     slot->presence_id = std::move(presence_id);
@@ -153,6 +154,7 @@ void room::cancel_session(std::string_view session_id, timestamp now) {
     // SES2: keep the presence id for a quick reconnect; close the socket.
     s.state = session_state::awaiting_removal;
     s.state_since = now;
+    sessions_changed();
     s.flush_at.reset();
     s.outstanding.clear();
     s.group.reset();
@@ -168,6 +170,7 @@ void room::remove_session(std::string_view session_id, std::string_view fatal_re
     if (it == sessions_.end()) return;
     auto s = std::move(it->second);
     sessions_.erase(it);
+    sessions_changed();
 
     // SES3: close (4099 when fatal), drop and broadcast the presence record.
     if (s->socket_open) {
@@ -359,8 +362,12 @@ void room::flush_data(room_session& s) {
         cancel_session(s.id, now_);
         return;
     }
-    outbound_message m{outbound_kind::data, {}};
-    m.parts.swap(s.outstanding);
+    // The events move into a vector of their own size; `outstanding` keeps its
+    // capacity for the next window (a busy room refills it 60 times a second).
+    outbound_message m{outbound_kind::data, {std::make_move_iterator(s.outstanding.begin()),
+                                             std::make_move_iterator(s.outstanding.end())}};
+    s.outstanding.clear();
+    if (s.outstanding.capacity() > 256) s.outstanding.shrink_to_fit();
     actions_.emplace_back(send_action{s.ref(), std::move(m)});
 }
 
@@ -405,9 +412,15 @@ std::vector<session_info> room::sessions() const {
 std::unordered_map<std::string, json::object> room::presence_records() const { return presence_; }
 
 bool room::can_emit_string_append() const noexcept {
-    for (const auto& [id, s] : sessions_)
-        if (s->state == session_state::connected && !s->supports_string_append) return false;
-    return true;
+    if (!can_emit_string_append_) {
+        can_emit_string_append_ = true;
+        for (const auto& [id, s] : sessions_)
+            if (s->state == session_state::connected && !s->supports_string_append) {
+                can_emit_string_append_ = false;
+                break;
+            }
+    }
+    return *can_emit_string_append_;
 }
 
 std::optional<json::object> room::get_record(std::string_view id) const {

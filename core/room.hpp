@@ -142,6 +142,9 @@ public:
     [[nodiscard]] std::size_t session_count() const noexcept;
     [[nodiscard]] std::unordered_map<std::string, json::object> presence_records() const;
     [[nodiscard]] bool can_emit_string_append() const noexcept; // SES5
+    // Session states changed (a session added, connected, leaving, removed):
+    // what can_emit_string_append() remembered is stale.
+    void sessions_changed() noexcept { can_emit_string_append_.reset(); }
     [[nodiscard]] sync_storage& storage() noexcept { return *storage_; }
     [[nodiscard]] const schema& room_schema() const noexcept { return *schema_; }
 
@@ -203,6 +206,11 @@ private:
     // Armed flushes in arm order. Every window has the same length and time
     // never goes back, so this is sorted by deadline; stale entries are skipped.
     std::deque<std::pair<timestamp, std::string>> flush_queue_;
+    // Asked per push, answered from every session: remembered until
+    // sessions_changed().
+    mutable std::optional<bool> can_emit_string_append_;
+    // broadcast_patch's recipients, reused from push to push.
+    std::vector<detail::room_session*> broadcast_targets_;
     std::vector<room_action> actions_;
     std::int64_t last_document_clock_ = 0;
     std::uint64_t change_subscription_ = 0;

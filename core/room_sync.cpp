@@ -167,6 +167,7 @@ void room::handle_connect(room_session& s, const proto::connect_request& msg, ti
     if (!response || !sessions_.contains(session_id)) return;
 
     s.state = session_state::connected;
+    sessions_changed();
     s.group = std::move(group);
     s.last_interaction = now;
     s.flush_at.reset();
@@ -296,10 +297,14 @@ void room::broadcast_patch(const forward_diff& diff, const proto::network_diff* 
 
     // Sessions are held by unique_ptr, so these pointers stay valid while we
     // send; a session rejected on the way is never touched again.
-    std::vector<room_session*> targets;
-    targets.reserve(sessions_.size());
+    const room_session* source = nullptr;
+    if (!source_session_id.empty())
+        if (const auto it = sessions_.find(std::string(source_session_id)); it != sessions_.end())
+            source = it->second.get();
+    auto targets = std::move(broadcast_targets_); // reentrancy-safe: a nested call starts empty
+    targets.clear();
     for (const auto& [id, s] : sessions_)
-        if (s->state == session_state::connected && id != source_session_id) targets.push_back(s.get());
+        if (s->state == session_state::connected && s.get() != source) targets.push_back(s.get());
 
     for (auto* target : targets) {
         auto& s = *target;
@@ -332,6 +337,8 @@ void room::broadcast_patch(const forward_diff& diff, const proto::network_diff* 
         }
         send_data(s, std::move(text));
     }
+    targets.clear();
+    broadcast_targets_ = std::move(targets);
 }
 
 void room::broadcast_changes(const storage_txn& txn) {

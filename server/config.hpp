@@ -42,6 +42,12 @@ struct config {
     std::size_t max_outbound_queue_bytes = 64u << 20; // per connection, before it is closed
     std::size_t max_connections = 20000;
     std::size_t max_sessions_per_room = 0; // 0: no limit; more get 4099 ROOM_FULL
+    // Per session, in bursts of up to twice as many; more get 4099 RATE_LIMITED.
+    // 0: no limit. tldraw's client sends at most ~60 pushes a second.
+    std::size_t max_messages_per_second = 300;
+    // New websocket connections per second from one address, in bursts of up
+    // to twice as many; more are answered 429. 0: no limit.
+    std::size_t connection_rate_per_ip = 0;
     std::size_t max_http_body_bytes = 64u << 20;    // admin uploads (snapshots)
 
     // timing (SPEC defaults)

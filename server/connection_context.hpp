@@ -60,6 +60,7 @@ private:
 };
 
 class authenticator;
+class address_limiter;
 
 struct connection_context {
     config cfg;
@@ -67,6 +68,7 @@ struct connection_context {
     std::shared_ptr<net::ssl::context> tls; // null: plain connections only
     std::shared_ptr<const authenticator> auth; // null: --auth none
     admin_handler admin;                    // empty: /admin/... is 404
+    std::shared_ptr<address_limiter> connection_rate; // null: --connection-rate-per-ip 0
     connection_tracker tracker;
 };
 

@@ -1,5 +1,6 @@
 #include "server/http_session.hpp"
 
+#include "server/address_limiter.hpp"
 #include "server/auth.hpp"
 #include "server/http_routes.hpp"
 #include "server/log.hpp"
@@ -63,6 +64,11 @@ net::awaitable<bool> write_response(Stream& stream, http_response& res, const co
 }
 
 using upgrade_result = std::optional<websocket_upgrade>;
+
+core::token_bucket::duration steady_now() {
+    return std::chrono::duration_cast<core::token_bucket::duration>(
+        std::chrono::steady_clock::now().time_since_epoch());
+}
 
 template <class Stream>
 net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& buffer,
@@ -132,6 +138,16 @@ net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& bu
         if (std::holds_alternative<admin_call>(routed)) routed = co_await ctx->admin(req);
         if (auto* target = std::get_if<connect_target>(&routed)) {
             if (auto refused = authorize(ctx->auth.get(), req, *target, unix_seconds())) routed = std::move(*refused);
+        }
+        if (std::holds_alternative<connect_target>(routed) && ctx->connection_rate &&
+            !ctx->connection_rate->allow(address_of_peer(peer), steady_now())) {
+            global_metrics().count_rejection(reject_reason::connection_rate);
+            log::info("connection rejected", {{"peer", peer}, {"reason", "connection_rate"}});
+            auto res = text_response(http::status::too_many_requests,
+                                     "too many new connections from this address; retry in a second",
+                                     req.version(), false);
+            res.set(http::field::retry_after, "1");
+            routed = std::move(res);
         }
         if (auto* target = std::get_if<connect_target>(&routed)) {
             // The websocket's own timeouts take over from here.

@@ -53,6 +53,7 @@ std::string_view to_string(reject_reason r) noexcept {
     case reject_reason::message_too_large: return "message_too_large";
     case reject_reason::slow_consumer: return "slow_consumer";
     case reject_reason::too_many_connections: return "too_many_connections";
+    case reject_reason::connection_rate: return "connection_rate";
     case reject_reason::handshake_timeout: return "handshake_timeout";
     case reject_reason::idle_timeout: return "idle_timeout";
     default: return "other";

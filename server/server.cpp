@@ -2,6 +2,7 @@
 
 #include "server/auth.hpp"
 
+#include "server/address_limiter.hpp"
 #include "server/admin.hpp"
 #include "server/user_plane.hpp"
 
@@ -106,6 +107,11 @@ std::string server::open() {
     } else if (!m.cfg.tls_cert.empty() || !m.cfg.tls_key.empty()) {
         return m.cfg.tls_cert.empty() ? "--tls-cert: required when --tls-key is set"
                                       : "--tls-key: required when --tls-cert is set";
+    }
+
+    if (m.cfg.connection_rate_per_ip > 0) {
+        const auto rate = static_cast<double>(m.cfg.connection_rate_per_ip);
+        m.ctx->connection_rate = std::make_shared<address_limiter>(rate, 2 * rate);
     }
 
     auto auth = authenticator::from_config(m.cfg);

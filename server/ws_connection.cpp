@@ -1,5 +1,7 @@
 #include "server/ws_connection.hpp"
 
+#include "core/token_bucket.hpp"
+
 #include "proto/chunk.hpp"
 #include "proto/codec.hpp"
 #include "server/log.hpp"
@@ -78,6 +80,11 @@ constexpr std::size_t max_coalesced_frame_bytes = 256 * 1024;
 
 std::atomic<std::uint64_t> next_socket_id{1};
 
+core::token_bucket::duration steady_now() {
+    return std::chrono::duration_cast<core::token_bucket::duration>(
+        std::chrono::steady_clock::now().time_since_epoch());
+}
+
 msg_type type_of(const proto::client_message& m) noexcept {
     if (std::holds_alternative<proto::connect_request>(m)) return msg_type::connect;
     if (std::holds_alternative<proto::push_request>(m)) return msg_type::push;
@@ -141,6 +148,8 @@ public:
           ref_{target_.session_id, next_socket_id.fetch_add(1, std::memory_order_relaxed)},
           socket_id_(std::to_string(ref_.socket_id)), limits_(limits_for(ctx_->cfg)),
           assembler_(limits_), write_deadline_(executor_), read_gate_(executor_) {
+        if (const auto rate = ctx_->cfg.max_messages_per_second; rate > 0)
+            message_rate_.emplace(static_cast<double>(rate), 2.0 * static_cast<double>(rate), steady_now());
         read_gate_.expires_at(net::steady_timer::time_point::max());
     }
 
@@ -253,8 +262,15 @@ private:
                 end_of_reading(ec);
                 co_return;
             }
+            // --max-messages-per-second: past it the room closes the session
+            // (4099 RATE_LIMITED) and nothing more of it is read into the room.
+            if (!left_ && !rate_limited_ && message_rate_ && !message_rate_->try_take(steady_now())) {
+                rate_limited_ = true;
+                reject(proto::close_reason::rate_limited,
+                       "more than " + std::to_string(ctx_->cfg.max_messages_per_second) + " messages a second");
+            }
             // After leaving, frames are only drained until the close handshake ends.
-            if (!left_) handle_frame(buffer);
+            if (!left_ && !rate_limited_) handle_frame(buffer);
             // Freed after every message: a malloc per message is cheap next to
             // decoding it, and most sessions are idle most of the time (W3).
             buffer.consume(buffer.size());
@@ -553,6 +569,8 @@ private:
     proto::decode_limits limits_;
     proto::chunk_assembler assembler_;
     std::shared_ptr<room_actor> actor_;
+    std::optional<core::token_bucket> message_rate_; // --max-messages-per-second
+    bool rate_limited_ = false;
 
     // A vector, not a deque: std::deque allocates ~600 bytes even when empty,
     // and this queue is empty for most of an idle session's life.

@@ -78,7 +78,9 @@ BOOST_AUTO_TEST_SUITE(ws_backpressure)
 
 BOOST_AUTO_TEST_CASE(reader_waits_for_the_room_then_resumes) {
     auto service = std::make_shared<holding_service>();
-    tlsync::server::server srv(test_config(),
+    auto cfg = test_config();
+    cfg.max_messages_per_second = 0; // 2,000 pings at once: the flood is the point here
+    tlsync::server::server srv(cfg,
                                [service](net::any_io_executor, net::any_io_executor,
                                          const tlsync::server::config&) { return service; });
     const auto error = srv.open();

@@ -60,6 +60,11 @@ class memory_txn final : public storage_txn {
         }
     }
 
+    [[nodiscard]] std::size_t document_count() const override {
+        check_open();
+        return s_.documents_.size();
+    }
+
     [[nodiscard]] std::optional<json::object> get_schema() const override {
         check_open();
         return s_.schema_;

@@ -37,6 +37,10 @@ struct room_config {
     std::chrono::milliseconds prune_throttle{1000}; // pruneSessions is throttled to 1/s
     std::chrono::milliseconds tombstone_prune_delay{1000}; // SS18
     std::uint64_t id_seed = 0; // seeds presence ids; 0 picks a random seed
+    // Documents a room may hold; 0: no limit. A push that adds documents past
+    // it is refused and its session closed 4099 ROOM_FULL; pushes that only
+    // change or remove records are not affected, even in a room over it.
+    std::size_t max_documents = 0;
     // Warnings the room wants someone to see (unknown sessions and the like).
     std::function<void(std::string_view)> log_warning;
 };

@@ -257,6 +257,7 @@ void room::run_push(room_session& s, storage_txn& txn, const proto::push_request
     // RP9: a readonly session's document changes are ignored (discard).
     if (s.is_readonly) return;
 
+    const std::size_t documents_before = config_.max_documents ? txn.document_count() : 0;
     txn_store store{txn};
     for (const auto& [id, op] : *msg.diff) {
         switch (op.type) {
@@ -293,6 +294,13 @@ void room::run_push(room_session& s, storage_txn& txn, const proto::push_request
             break;
         }
         }
+    }
+    if (config_.max_documents) {
+        const std::size_t after = txn.document_count();
+        if (after > documents_before && after > config_.max_documents)
+            throw sync_error(proto::close_reason::room_full,
+                             "the room would hold " + std::to_string(after) + " records, more than its limit of " +
+                                 std::to_string(config_.max_documents));
     }
 }
 

@@ -50,6 +50,12 @@ compute_tombstone_pruning(const std::vector<std::pair<std::string, std::int64_t>
     return result;
 }
 
+std::size_t storage_txn::document_count() const {
+    std::size_t n = 0;
+    for_each([&](std::string_view, const json::object&) { ++n; });
+    return n;
+}
+
 std::optional<bool> storage_txn::changes_since_wipe_all(std::int64_t since) const {
     const auto changes = get_changes_since(since);
     if (!changes) return std::nullopt;

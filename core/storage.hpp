@@ -144,6 +144,8 @@ class storage_txn {
     // reference is valid until `f` writes that id.
     virtual void
     for_each(const std::function<void(std::string_view, const json::object&)>& f) const = 0;
+    // How many documents there are; the default counts them with for_each.
+    [[nodiscard]] virtual std::size_t document_count() const;
     // SS14
     [[nodiscard]] virtual std::optional<json::object> get_schema() const = 0;
     virtual void set_schema(json::object schema) = 0;

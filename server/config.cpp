@@ -88,6 +88,8 @@ const option options[] = {
     {"max-messages-per-second", "Limits", "N", kind::count, &config::max_messages_per_second,
      "messages one session may send a second (bursts of 2N); more: 4099 RATE_LIMITED; 0: no limit", 0,
      1'000'000},
+    {"max-records-per-room", "Limits", "N", kind::count, &config::max_records_per_room,
+     "records one room may hold; a push adding more: 4099 ROOM_FULL; 0: no limit", 0, 100'000'000},
     {"connection-rate-per-ip", "Limits", "N", kind::count, &config::connection_rate_per_ip,
      "new websocket connections a second from one address (bursts of 2N); more: HTTP 429; 0: no limit", 0,
      1'000'000},

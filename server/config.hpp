@@ -48,6 +48,9 @@ struct config {
     // New websocket connections per second from one address, in bursts of up
     // to twice as many; more are answered 429. 0: no limit.
     std::size_t connection_rate_per_ip = 0;
+    // Records (documents) one room may hold; a push adding more gets 4099
+    // ROOM_FULL. 0: no limit.
+    std::size_t max_records_per_room = 0;
     std::size_t max_http_body_bytes = 64u << 20;    // admin uploads (snapshots)
 
     // timing (SPEC defaults)

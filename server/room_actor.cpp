@@ -75,6 +75,7 @@ void room_actor_impl::loaded(core::room_snapshot snapshot) {
     rc.start_wait = cfg_.session_start_wait;
     rc.removal_wait = cfg_.session_removal_wait;
     rc.data_debounce = cfg_.data_debounce;
+    rc.max_documents = cfg_.max_records_per_room;
     rc.log_warning = [id = id_](std::string_view m) { log::debug(m, {{"room", id}}); };
     auto memory = std::make_unique<core::memory_storage>(std::move(snapshot), schema_->serialize());
     memory_ = memory.get();

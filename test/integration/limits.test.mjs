@@ -1,12 +1,15 @@
 // Limits with clear outcomes: --max-sessions-per-room closes the session past the limit
 // with 4099 ROOM_FULL; a session's own reconnect is not refused. --max-messages-per-second
 // closes a flooding session with 4099 RATE_LIMITED; --connection-rate-per-ip answers
-// connections past the rate with HTTP 429.
+// connections past the rate with HTTP 429; --max-records-per-room closes a session whose push
+// would add records past the limit with 4099 ROOM_FULL, while edits and deletes go on.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { WebSocket } from 'ws'
 import { waitFor } from './lib/client.mjs'
 import { useServer, uniqueRoom } from './lib/harness.mjs'
+import { put, remove } from './lib/raw.mjs'
+import { geoShape } from './lib/records.mjs'
 import { onlyTlsyncd } from './lib/server.mjs'
 
 async function metricsText(ctx) {
@@ -94,5 +97,31 @@ describe('connections per address', { timeout: 60000, skip: onlyTlsyncd('--conne
 		await new Promise((r) => setTimeout(r, 1100))
 		assert.equal(await attempt(), 101)
 		assert.match(await metricsText(ctx), /connection_rate"?\}? [1-9]/)
+	})
+})
+
+describe('records per room', { timeout: 60000, skip: onlyTlsyncd('--max-records-per-room') }, () => {
+	const ctx = useServer({ args: ['--max-records-per-room', '4'] })
+
+	test('a push adding records past the limit gets 4099 ROOM_FULL; the room stays usable', { timeout: 20000 }, async () => {
+		const room = uniqueRoom()
+		const a = await ctx.client(room, { name: 'a' })
+		const p = await ctx.peer(room)
+		await p.connect()
+		// The document and the page, plus two shapes: the limit.
+		const s1 = geoShape({ x: 1 })
+		const s2 = geoShape({ x: 2 })
+		assert.equal((await p.push({ diff: { [s1.id]: put(s1), [s2.id]: put(s2) } })).action, 'commit')
+		const s3 = geoShape({ x: 3 })
+		const q = await ctx.peer(room)
+		await q.connect()
+		q.send({ type: 'push', clientClock: 0, diff: { [s3.id]: put(s3) } })
+		const closed = await q.waitClosed()
+		assert.equal(closed.code, 4099)
+		assert.equal(closed.reason, 'ROOM_FULL')
+		// Deleting makes room again; the real client sees it all.
+		assert.equal((await p.push({ diff: { [s1.id]: remove() } })).action, 'commit')
+		assert.equal((await p.push({ diff: { [s3.id]: put(s3) } })).action, 'commit')
+		await waitFor(() => a.get(s3.id) && !a.get(s1.id), { what: 'a to see the changes', timeoutMs: 5000 })
 	})
 })

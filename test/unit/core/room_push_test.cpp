@@ -114,6 +114,29 @@ BOOST_AUTO_TEST_CASE(RP6_remove_tombstones_and_broadcasts_remove_of_missing_igno
     BOOST_TEST(result_of(h, "a").at("action") == "discard");
 }
 
+BOOST_AUTO_TEST_CASE(a_push_past_max_documents_is_refused_room_full) {
+    core::room_config cfg;
+    cfg.max_documents = 3; // the initial document and page, and one more
+    room_harness h(make_test_schema(), cfg);
+    auto a = h.connect("a");
+    auto b = h.connect("b");
+    h.push(a, 1, put_shape1);
+    BOOST_TEST(result_of(h, "a").at("action") == "commit");
+    h.push(b, 1, R"({"shape:2":["put",{"id":"shape:2","typeName":"shape","props":{}}]})");
+    BOOST_REQUIRE(h.closed(b).has_value());
+    BOOST_TEST(*h.closed(b)->code == 4099);
+    BOOST_TEST(h.closed(b)->reason == "ROOM_FULL");
+    BOOST_TEST(!h.room().get_record("shape:2").has_value()); // rolled back
+    // Changes and removals still go through in a full room, and make room.
+    h.push(a, 2, R"({"shape:1":["patch",{"props":["patch",{"x":["put",5]}]}]})");
+    BOOST_TEST(result_of(h, "a").at("action") == "commit");
+    h.push(a, 3, R"({"shape:1":["remove"]})");
+    BOOST_TEST(result_of(h, "a").at("action") == "commit");
+    h.push(a, 4, R"({"shape:3":["put",{"id":"shape:3","typeName":"shape","props":{}}]})");
+    BOOST_TEST(result_of(h, "a").at("action") == "commit");
+    BOOST_TEST(!h.closed(a).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(RP2_unknown_type_rejects_invalid_record) {
     room_harness h;
     auto a = h.connect("a");

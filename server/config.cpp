@@ -75,6 +75,9 @@ const option options[] = {
      "how often changed rooms are written to SQLite", 1, hour},
     {"fsync", "Storage", "[BOOL]", kind::boolean, &config::fsync,
      "SQLite synchronous=FULL: survives power loss, slower writes"},
+    {"durability", "Storage", "MODE", kind::text, &config::durability,
+     "flush (acknowledge edits at once, write within --flush-interval) or fsync (acknowledge and "
+     "broadcast an edit only once it is on disk; implies --fsync)"},
     {"max-message-bytes", "Limits", "SIZE", kind::size, &config::max_message_bytes,
      "largest client message after chunk reassembly", 128, 4 * gib},
     {"max-frame-bytes", "Limits", "SIZE", kind::size, &config::max_frame_bytes,
@@ -455,6 +458,9 @@ config_result parse_config(const std::vector<std::string>& args,
                     quoted(cfg.replicator_slot));
     if (cfg.app_users_insecure && cfg.postgres.empty())
         return fail("--app-users-insecure: user sockets need --postgres");
+    if (cfg.durability != "flush" && cfg.durability != "fsync")
+        return fail("--durability: expected flush or fsync, got " + quoted(cfg.durability));
+    if (cfg.durable_acks()) cfg.fsync = true; // an acknowledgement after a commit that could be lost is no promise
     if (cfg.auth != "none" && cfg.auth != "jwt") return fail("--auth: expected none or jwt, got " + quoted(cfg.auth));
     if (cfg.auth == "jwt" && cfg.jwt_secret_file.empty() == cfg.jwt_public_key.empty())
         return fail("--auth jwt needs exactly one of --jwt-secret-file (HS256) and --jwt-public-key (RS256/EdDSA)");

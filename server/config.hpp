@@ -35,6 +35,13 @@ struct config {
     std::string data_dir = "./data";
     std::chrono::milliseconds flush_interval{500}; // write-behind to SQLite
     bool fsync = false; // SQLite synchronous=FULL instead of NORMAL
+    // "flush": edits are acknowledged at once and written within
+    // --flush-interval. "fsync": a room's messages that follow an edit
+    // (its push_result, the patches of it, later connects) leave only once
+    // the edit is committed to disk with synchronous=FULL; writes are group
+    // committed, one transaction for everything that came in meanwhile.
+    std::string durability = "flush";
+    [[nodiscard]] bool durable_acks() const noexcept { return durability == "fsync"; }
 
     // limits
     std::size_t max_message_bytes = 32u << 20;      // one (reassembled) client message

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -70,6 +71,8 @@ private:
 
     static core::timestamp now();
     void process(); // carries out the room's actions, re-arms timers
+    void carry_out(core::room_action& action);
+    void release_durable(); // --durability fsync: the held actions whose edits are on disk
     void arm_timer();
     void arm_flush();
     void start_flush();
@@ -105,6 +108,9 @@ private:
     net::steady_timer unload_timer_;
     net::steady_timer release_timer_; // closes the store's handle once the room is quiet
     std::vector<std::function<void()>> after_flush_; // stop() waiting for the last flush
+    // --durability fsync: actions waiting for the document clock they follow
+    // to be flushed, in the order the room gave them.
+    std::deque<std::pair<std::int64_t, core::room_action>> held_;
 
     std::int64_t gauge_counts_[3] = {0, 0, 0};
     std::chrono::steady_clock::time_point gauges_updated_{};

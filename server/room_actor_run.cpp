@@ -14,31 +14,52 @@ using clock = std::chrono::steady_clock;
 
 
 void room_actor_impl::process() {
-    for (auto& action : room_->take_actions()) {
-        if (auto* send = std::get_if<core::send_action>(&action)) {
-            auto it = sinks_.find(send->to.socket_id);
-            if (it == sinks_.end()) continue;
-            // The connection counts what it writes (messages_out/bytes_out).
-            if (auto sink = it->second.lock()) sink->deliver(std::move(send->message));
-        } else if (auto* close = std::get_if<core::close_action>(&action)) {
-            auto it = sinks_.find(close->to.socket_id);
-            if (it == sinks_.end()) continue;
-            if (auto sink = it->second.lock()) sink->close(close->code, close->reason);
-            if (close->code == proto::sync_error_close_code) {
-                global_metrics().count_rejection(reject_reason_from_close_reason(close->reason));
-                log::info("session rejected", {{"room", id_}, {"session", close->to.session_id},
-                                               {"reason", close->reason}});
-            }
-        } else if (auto* removed = std::get_if<core::session_removed_event>(&action)) {
-            sinks_.erase(removed->socket_id);
-            log::debug("session removed", {{"room", id_}, {"session", removed->session_id}});
-        } else if (std::holds_alternative<core::room_became_empty_event>(action)) {
-            maybe_unload();
-        }
+    auto actions = room_->take_actions();
+    if (cfg_.durable_acks()) {
+        // --durability fsync: what the room says once an edit has happened
+        // (the push_result, the patches, a connect showing it) waits until
+        // the edit is on disk, in order; what follows no unsaved edit goes
+        // at once.
+        const auto clock = memory_ ? memory_->get_clock() : 0;
+        for (auto& action : actions) held_.emplace_back(clock, std::move(action));
+        release_durable();
+    } else {
+        for (auto& action : actions) carry_out(action);
     }
     update_session_gauges(false);
     arm_timer();
     arm_flush();
+}
+
+void room_actor_impl::release_durable() {
+    while (!held_.empty() && held_.front().first <= flushed_clock_) {
+        auto action = std::move(held_.front().second);
+        held_.pop_front();
+        carry_out(action);
+    }
+}
+
+void room_actor_impl::carry_out(core::room_action& action) {
+    if (auto* send = std::get_if<core::send_action>(&action)) {
+        auto it = sinks_.find(send->to.socket_id);
+        if (it == sinks_.end()) return;
+        // The connection counts what it writes (messages_out/bytes_out).
+        if (auto sink = it->second.lock()) sink->deliver(std::move(send->message));
+    } else if (auto* close = std::get_if<core::close_action>(&action)) {
+        auto it = sinks_.find(close->to.socket_id);
+        if (it == sinks_.end()) return;
+        if (auto sink = it->second.lock()) sink->close(close->code, close->reason);
+        if (close->code == proto::sync_error_close_code) {
+            global_metrics().count_rejection(reject_reason_from_close_reason(close->reason));
+            log::info("session rejected", {{"room", id_}, {"session", close->to.session_id},
+                                           {"reason", close->reason}});
+        }
+    } else if (auto* removed = std::get_if<core::session_removed_event>(&action)) {
+        sinks_.erase(removed->socket_id);
+        log::debug("session removed", {{"room", id_}, {"session", removed->session_id}});
+    } else if (std::holds_alternative<core::room_became_empty_event>(action)) {
+        maybe_unload();
+    }
 }
 
 // ------------------------------------------------------------------ timer
@@ -87,7 +108,16 @@ bool room_actor_impl::dirty() const {
 }
 
 void room_actor_impl::arm_flush() {
-    if (flush_armed_ || flush_in_flight_ || !dirty()) return;
+    if (flush_in_flight_ || !dirty()) return;
+    // --durability fsync: messages wait for this flush; write now (what
+    // arrives meanwhile goes in the next one: group commit). After a failure
+    // the backoff applies as usual.
+    if (cfg_.durable_acks() && !held_.empty() && flush_backoff_.count() == 0) {
+        if (flush_armed_) flush_timer_.cancel(); // its handler finds the flush in flight
+        start_flush();
+        return;
+    }
+    if (flush_armed_) return;
     flush_armed_ = true;
     flush_timer_.expires_after(cfg_.flush_interval + flush_backoff_);
     flush_timer_.async_wait([self = self()](boost::system::error_code) {
@@ -140,6 +170,7 @@ void room_actor_impl::flush_done(std::int64_t clock, std::int64_t history_start,
         flushed_clock_ = clock;
         flushed_history_start_ = history_start;
         arm_release();
+        release_durable();
     }
     if (!after_flush_.empty() && !error) {
         start_flush(); // more changed while we wrote, or run the waiters

@@ -6,7 +6,7 @@ import { connectClient, converged, sleep, waitFor } from './lib/client.mjs'
 import { uniqueRoom } from './lib/harness.mjs'
 import { RawPeer } from './lib/raw.mjs'
 import { geoShape, noteShape, shapeText, toRichText } from './lib/records.mjs'
-import { dumpLogsOnFailure, makeTempDir, startServer } from './lib/server.mjs'
+import { dumpLogsOnFailure, makeTempDir, onlyTlsyncd, startServer } from './lib/server.mjs'
 
 const FLUSH_WAIT_MS = 2000 // the server flushes within 1 s
 
@@ -110,6 +110,29 @@ describe('persistence across restarts', { timeout: 90000 }, () => {
 		const s2 = await start({ dataDir })
 		await checkSurvived(s2, e)
 	})
+
+	test(
+		'--durability fsync: an edit acknowledged the moment before SIGKILL is there after the restart',
+		{ timeout: 40000, skip: onlyTlsyncd('--durability') },
+		async () => {
+			const dataDir = makeTempDir()
+			// A 10 s flush interval: without --durability fsync the kill would lose the edit.
+			const args = ['--durability', 'fsync', '--flush-interval', '10s']
+			const s1 = await start({ dataDir, args })
+			const room = uniqueRoom('durable')
+			const p = await RawPeer.open(s1.roomUrl(room, { sessionId: 'durable-peer', storeId: 'raw' }))
+			peers.push(p)
+			await p.connect()
+			const shape = geoShape({ text: 'acknowledged' })
+			const result = await p.push({ diff: { [shape.id]: ['put', shape] } })
+			assert.equal(result.action, 'commit')
+			await s1.kill()
+			for (const c of clients) c.close()
+			const s2 = await start({ dataDir, args })
+			const fresh = await client(s2, room, { name: 'fresh' })
+			await waitFor(() => shapeText(fresh.get(shape.id)) === 'acknowledged', { what: 'the acknowledged shape after SIGKILL', timeoutMs: 10000 })
+		}
+	)
 
 	test('an unchanged room is identical after two restarts (no drift in records or clock)', { timeout: 40000 }, async () => {
 		const dataDir = makeTempDir()

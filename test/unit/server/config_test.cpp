@@ -49,7 +49,11 @@ const std::vector<std::string> all_flags = {"host",
                                             "replicator-history-rows",
                                             "replicator-history-age",
                                             "log",
-                                            "log-json"};
+                                            "log-json",
+                                            "durability",
+                                            "max-messages-per-second",
+                                            "max-records-per-room",
+                                            "connection-rate-per-ip"};
 
 std::string env_name(std::string flag) {
     for (auto& c : flag)
@@ -130,6 +134,10 @@ const std::vector<sample> samples = {
     {"replicator-history-age", "1h", [](const config& c) { return c.replicator_history_age == 1h; }},
     {"log", "debug", [](const config& c) { return c.log == log_level::debug; }},
     {"log-json", "yes", [](const config& c) { return c.log_json; }},
+    {"durability", "fsync", [](const config& c) { return c.durable_acks() && c.fsync; }},
+    {"max-messages-per-second", "50", [](const config& c) { return c.max_messages_per_second == 50u; }},
+    {"max-records-per-room", "9000", [](const config& c) { return c.max_records_per_room == 9000u; }},
+    {"connection-rate-per-ip", "10", [](const config& c) { return c.connection_rate_per_ip == 10u; }},
 };
 
 // Sets tls-key alongside tls-cert (and vice versa): they are only valid together.
@@ -143,6 +151,12 @@ args_t with_tls_partner(const std::string& flag, args_t args) {
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(durability_is_flush_or_fsync) {
+    BOOST_TEST(!parse_ok({}).durable_acks());
+    BOOST_TEST(!parse_ok({}).fsync);
+    BOOST_TEST(contains(parse_error({"--durability", "always"}), "--durability: expected flush or fsync"));
+}
 
 BOOST_AUTO_TEST_CASE(defaults_without_input) {
     const auto c = parse_ok({});

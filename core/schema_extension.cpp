@@ -230,6 +230,16 @@ bool schema_builder::has_sequence(std::string_view sequence_id) const {
     }
 }
 
+bool schema_builder::has_migration(std::string_view id) const {
+    const auto& builtin = detail::tldraw_sequences();
+    const bool in_builtin = std::any_of(builtin.begin(), builtin.end(), [&](const auto& s) {
+        return std::any_of(s.migrations.begin(), s.migrations.end(), [&](const auto& m) { return m.id == id; });
+    });
+    return in_builtin || std::any_of(impl_->sequences.begin(), impl_->sequences.end(), [&](const auto& s) {
+               return std::any_of(s.migrations.begin(), s.migrations.end(), [&](const auto& m) { return m.id == id; });
+           });
+}
+
 std::shared_ptr<const schema> schema_builder::build() const {
     check_defs();
     json::object description = impl_->tldraw_description();

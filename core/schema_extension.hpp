@@ -104,6 +104,8 @@ public:
     [[nodiscard]] bool has_shape(std::string_view type) const;
     [[nodiscard]] bool has_binding(std::string_view type) const;
     [[nodiscard]] bool has_sequence(std::string_view sequence_id) const;
+    // Whether a built-in or added sequence has the migration "<sequenceId>/<version>".
+    [[nodiscard]] bool has_migration(std::string_view id) const;
 
     // The schema with every addition. Throws schema_definition_error.
     [[nodiscard]] std::shared_ptr<const schema> build() const;

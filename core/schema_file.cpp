@@ -153,17 +153,28 @@ step_fn compile_steps(const json::value& v, const std::string& at) {
     };
 }
 
-std::vector<std::string> depends_on(const json::object& version, const std::string& at) {
+// Where each "dependsOn" entry of the file was written, so a missing
+// migration is reported there once the whole file is in.
+struct dependency {
+    std::string id;
+    std::string pointer;
+};
+using dependencies = std::vector<dependency>;
+
+std::vector<std::string> depends_on(const json::object& version, const std::string& at, dependencies& seen) {
     std::vector<std::string> out;
     if (const auto* d = version.if_contains("dependsOn")) {
         const auto& a = as_array(*d, at + "/dependsOn", "\"dependsOn\"");
-        for (std::size_t i = 0; i < a.size(); ++i)
-            out.push_back(as_string(a[i], at + "/dependsOn/" + std::to_string(i), "a migration id"));
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            const std::string pointer = at + "/dependsOn/" + std::to_string(i);
+            out.push_back(as_string(a[i], pointer, "a migration id"));
+            seen.push_back({out.back(), pointer});
+        }
     }
     return out;
 }
 
-std::vector<props_migration> props_migrations(const json::value& v, const std::string& at) {
+std::vector<props_migration> props_migrations(const json::value& v, const std::string& at, dependencies& deps) {
     std::vector<props_migration> out;
     const auto& a = as_array(v, at, "\"migrations\"");
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -173,7 +184,7 @@ std::vector<props_migration> props_migrations(const json::value& v, const std::s
         props_migration m;
         m.up = compile_steps(required(o, "up", vat), vat + "/up");
         if (const auto* down = o.if_contains("down")) m.down = compile_steps(*down, vat + "/down");
-        m.depends_on = depends_on(o, vat);
+        m.depends_on = depends_on(o, vat, deps);
         out.push_back(std::move(m));
     }
     return out;
@@ -193,7 +204,7 @@ std::function<bool(const json::object&)> compile_filter(const json::value& v, co
     };
 }
 
-migration_sequence sequence(const json::value& v, const std::string& at) {
+migration_sequence sequence(const json::value& v, const std::string& at, dependencies& deps) {
     const auto& o = as_object(v, at, "a migration sequence");
     only_keys(o, at, {"sequenceId", "retroactive", "versions"});
     migration_sequence seq;
@@ -213,7 +224,7 @@ migration_sequence sequence(const json::value& v, const std::string& at) {
         m.up = compile_steps(required(vo, "up", vat), vat + "/up");
         if (const auto* down = vo.if_contains("down")) m.down = compile_steps(*down, vat + "/down");
         if (const auto* f = vo.if_contains("filter")) m.filter = compile_filter(*f, vat + "/filter");
-        m.depends_on = depends_on(vo, vat);
+        m.depends_on = depends_on(vo, vat, deps);
         seq.migrations.push_back(std::move(m));
     }
     return seq;
@@ -237,6 +248,7 @@ template <class F> void at_path(const std::string& at, F&& f) {
 }
 
 void apply(schema_builder& b, const json::object& file) {
+    dependencies deps;
     only_keys(file, "", {"tlsyncSchema", "defs", "shapes", "bindings", "records", "migrations"});
     const auto& version = required(file, "tlsyncSchema", "");
     if (!(version.is_int64() && version.get_int64() == 1))
@@ -257,7 +269,7 @@ void apply(schema_builder& b, const json::object& file) {
             only_keys(o, at, {"props", "migrations"});
             const auto& props = as_object(required(o, "props", at), at + "/props", "\"props\"");
             std::vector<props_migration> migrations;
-            if (const auto* m = o.if_contains("migrations")) migrations = props_migrations(*m, at + "/migrations");
+            if (const auto* m = o.if_contains("migrations")) migrations = props_migrations(*m, at + "/migrations", deps);
             const std::string type(kv.key());
             if (std::string_view(kind) == "shapes") {
                 if (b.has_shape(type)) bad(at, "shape type \"" + type + "\" already exists");
@@ -283,10 +295,12 @@ void apply(schema_builder& b, const json::object& file) {
         const auto& a = as_array(*seqs, "/migrations", "\"migrations\"");
         for (std::size_t i = 0; i < a.size(); ++i) {
             const std::string at = "/migrations/" + std::to_string(i);
-            auto seq = sequence(a[i], at);
+            auto seq = sequence(a[i], at, deps);
             at_path(at + "/sequenceId", [&] { b.add_sequence(std::move(seq)); });
         }
     }
+    for (const auto& d : deps)
+        if (!b.has_migration(d.id)) bad(d.pointer, "depends on missing migration \"" + d.id + "\"");
 }
 
 // "line 3, column 7" of a byte offset.

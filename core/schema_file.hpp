@@ -21,6 +21,8 @@
 //             "filter": { key: scalar } }            filter: sequences only; a record
 //                                                    matches when every key is equal
 // No "down": clients older than the version are refused CLIENT_TOO_OLD.
+// dependsOn names migrations of the built-in schema, of what the builder held
+// before this file, or of this file.
 // step = { "op": "add",    "path": p, "value": v }  set p to v unless present
 //        { "op": "set",    "path": p, "value": v }  set p to v
 //        { "op": "remove", "path": p }              delete p (absent: nothing)

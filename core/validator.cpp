@@ -76,6 +76,20 @@ void check_number(vkind k, const json::value* v) {
     }
 }
 
+// A file's "min"/"max" on a number kind (upstream writes these as `.check()`
+// refinements, whose messages are the app's own).
+void check_bounds(const vnode& n, double d) {
+    if (n.min && n.max) {
+        if (d < *n.min || d > *n.max)
+            fail("Expected a number between " + js_number(*n.min) + " and " + js_number(*n.max) + ", got " +
+                 js_number(d));
+    } else if (n.min && d < *n.min) {
+        fail("Expected a number >= " + js_number(*n.min) + ", got " + js_number(d));
+    } else if (n.max && d > *n.max) {
+        fail("Expected a number <= " + js_number(*n.max) + ", got " + js_number(d));
+    }
+}
+
 // SameValueZero between JSON values of the kinds literal/enum allow.
 bool same_value(const json::value& a, const json::value& b) noexcept {
     if (a.is_number() && b.is_number()) return number_of(a) == number_of(b);
@@ -339,7 +353,8 @@ void check(const vnode& n, const json::value* v) {
     case vkind::integer:
     case vkind::positive_integer:
     case vkind::nonzero_integer:
-        return check_number(n.kind, v);
+        check_number(n.kind, v);
+        return check_bounds(n, number_of(*v));
     case vkind::json:
         if (!v) fail("Expected json serializable value, got undefined");
         return;

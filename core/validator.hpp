@@ -14,6 +14,8 @@
 //   positive_number                   >= 0          nonzero_number      > 0
 //   nonzero_finite_number             != 0          unit_interval       0..1
 //   integer  positive_integer (>= 0)  nonzero_integer (> 0)
+//                                     each number kind also takes "min" and/or "max"
+//                                     (inclusive bounds, checked after the kind's own)
 //   any unknown                       anything, including an absent key
 //   json                              any JSON value (not an absent key)
 //   array                             any array

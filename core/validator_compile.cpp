@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -114,6 +115,11 @@ class compiler {
         check_keys(o, kind, where);
         if (auto it = simple_kinds().find(kind); it != simple_kinds().end()) {
             n.kind = it->second;
+            if (is_number_kind(n.kind)) {
+                n.min = bound(o, "min", where);
+                n.max = bound(o, "max", where);
+                if (n.min && n.max && *n.min > *n.max) bad(where, "\"min\" is greater than \"max\"");
+            }
             return;
         }
         if (kind == "ref") {
@@ -210,15 +216,40 @@ class compiler {
             {"custom", {"name"}},
         };
         const auto it = extra.find(kind);
-        if (it == extra.end() && !simple_kinds().contains(kind)) return; // reported as an unknown kind
+        const auto simple = simple_kinds().find(kind);
+        if (it == extra.end() && simple == simple_kinds().end()) return; // reported as an unknown kind
+        const bool bounded = simple != simple_kinds().end() && is_number_kind(simple->second);
         for (const auto& kv : o) {
             if (kv.key() == "kind") continue;
+            if (bounded && (kv.key() == "min" || kv.key() == "max")) continue;
             if (it != extra.end() &&
                 std::find(it->second.begin(), it->second.end(), kv.key()) != it->second.end())
                 continue;
             bad(where + token(kv.key()), "unknown key \"" + std::string(kv.key()) + "\" for kind \"" +
                                              std::string(kind) + "\"");
         }
+    }
+
+    static bool is_number_kind(vkind k) noexcept {
+        switch (k) {
+        case vkind::number:
+        case vkind::positive_number:
+        case vkind::nonzero_number:
+        case vkind::nonzero_finite_number:
+        case vkind::unit_interval:
+        case vkind::integer:
+        case vkind::positive_integer:
+        case vkind::nonzero_integer:
+            return true;
+        default:
+            return false;
+        }
+    }
+    static std::optional<double> bound(const json::object& o, std::string_view key, const std::string& where) {
+        const auto* v = o.if_contains(key);
+        if (!v) return std::nullopt;
+        if (!v->is_number()) bad(where + token(key), "\"" + std::string(key) + "\" must be a number");
+        return detail::number_of(*v);
     }
 
     static bool flag(const json::object& o, std::string_view key, const std::string& where) {

@@ -6,6 +6,7 @@
 #include "core/validator.hpp"
 #include "proto/json.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -55,6 +56,7 @@ struct vnode {
     const vnode* of = nullptr;  // optional, nullable, array_of, model, dict value, or (first)
     const vnode* alt = nullptr; // dict key, or (second)
     std::size_t min_length = 0;
+    std::optional<double> min, max; // the number family's inclusive bounds
     std::string text;                                         // id prefix, model name, union key
     std::vector<json::value> values;                          // literal (one), enum
     std::vector<std::pair<std::string, const vnode*>> fields; // object, union variants (in order)

@@ -147,6 +147,29 @@ describe('custom shapes from a --schema file', { timeout: 120000, skip: onlyTlsy
 		assert.deepEqual(watcher.syncErrors, [])
 	})
 
+	test('a client on a sticker version the file does not have yet is closed SERVER_TOO_OLD (HS3)', { timeout: 20000 }, async () => {
+		const room = uniqueRoom('sticker-future')
+		// the app shipped v3 of the sticker before the server's file learned it
+		const v3 = createTLSchema({
+			shapes: {
+				...defaultShapeSchemas,
+				sticker: {
+					props: { ...common, caption: T.string, size: T.optional(T.string) },
+					migrations: createShapePropsMigrationSequence({
+						sequence: [addColor, renameLabel, { id: 'com.tldraw.shape.sticker/3', up: () => {}, down: (p) => void delete p.size }],
+					}),
+				},
+			},
+		})
+		assert.equal(v3.serialize().sequences['com.tldraw.shape.sticker'], 3)
+		const future = ctx.clientNoWait(room, { name: 'future', schema: v3 })
+		await waitFor(() => future.syncErrors.length > 0, { timeoutMs: 8000, what: 'the v3 client to be rejected' })
+		assert.deepEqual(future.syncErrors, ['SERVER_TOO_OLD'])
+		// the v2 client next to it is served
+		const cur = await ctx.client(room, { name: 'current', schema: v2 })
+		assert.deepEqual(cur.syncErrors, [])
+	})
+
 	test('stickers with a wrong type, a missing prop, an extra prop or a value out of range are rejected', { timeout: 30000 }, async () => {
 		const room = uniqueRoom('sticker-invalid')
 		const valid = sticker(v2)
@@ -274,7 +297,12 @@ describe('stored rooms upgrade when tlsyncd restarts with a newer schema file (R
 		const dir = path.join(dataDir, 'rooms', 'backup')
 		assert.ok(fs.existsSync(dir), `${dir} should exist`)
 		const files = fs.readdirSync(dir)
-		assert.equal(files.filter((f) => f.startsWith(`${room}.`) && f.endsWith('.sqlite')).length, 1, `backups: ${files}`)
+		const backups = files.filter((f) => f.startsWith(`${room}.`) && f.endsWith('.sqlite'))
+		assert.equal(backups.length, 1, `backups: ${files}`)
+		// it holds the state from before the upgrade (records are JSON text in the file)
+		const bytes = fs.readFileSync(path.join(dir, backups[0])).toString('latin1')
+		assert.ok(bytes.includes('"label":"stored under v1"'), 'the backup has the v1 sticker')
+		assert.ok(!bytes.includes('"caption":"stored under v1"'), 'the backup has no migrated sticker')
 	})
 
 	after(async () => {

@@ -105,7 +105,10 @@ private:
         net::async_write(next_, net::buffer(sending_),
                          [this, keep = owner_.lock()](beast::error_code ec, std::size_t) {
                              draining_ = false;
-                             sending_.clear();
+                             // A catch-up's batch may be large; an idle
+                             // socket keeps only a small buffer.
+                             if (sending_.capacity() > 64 * 1024) sending_ = std::string();
+                             else sending_.clear();
                              if (ec) {
                                  error_ = ec;
                                  pending_.clear();

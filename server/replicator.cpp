@@ -349,8 +349,7 @@ private:
                 if (auto r = co_await act(s, repl, p); !r.empty()) co_return r;
             }
             if (!repl.status()) co_return repl.status().error;
-            const bool behind = n == cfg_.max_batch;
-            if (!p.empty() && (!behind || p.rows >= cfg_.backlog_batch_rows)) p.work.cancel();
+            if (!p.empty()) p.work.cancel();
             if (n > 0) {
                 // Let the recorder (and anything else on the strand) run
                 // between bursts.

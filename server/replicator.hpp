@@ -47,12 +47,6 @@ struct replicator_config {
     std::chrono::milliseconds user_idle{600'000};
     std::size_t max_batch = 1000;               // CopyData messages decoded per turn on the strand
     std::size_t max_pending_rows = 50'000;      // decoded, unrecorded changes before reading pauses
-    // While the stream is behind (a full turn of max_batch messages), the
-    // recorder is woken once this many changes are decoded rather than
-    // after every turn: bigger batches mean fewer SQLite commits and, above
-    // all, several transactions per user delivery run, so a user socket
-    // writes them in one go instead of one write per transaction.
-    std::size_t backlog_batch_rows = 10'000;
 };
 
 struct replicator_stats {

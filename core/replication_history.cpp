@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <charconv>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -95,37 +96,76 @@ std::optional<route_key> key_of(std::string_view table, const json::object& row)
     return k;
 }
 
-// Collects per-user changes of one transaction, users in first-touched order.
+// Collects per-user events of one transaction, users in first-touched order.
 struct per_user {
-    std::vector<std::pair<std::string, json::array>> list;
+    std::vector<std::pair<std::string, user_events>> list;
     std::unordered_map<std::string, std::size_t> index;
-    void add(std::string_view user, json::object event) {
+    user_events& of(std::string_view user) {
         auto [it, fresh] = index.try_emplace(std::string(user), list.size());
-        if (fresh) list.emplace_back(std::string(user), json::array{});
-        list[it->second].second.push_back(std::move(event));
+        if (fresh) list.emplace_back(std::string(user), user_events{});
+        return list[it->second].second;
     }
 };
 
+std::optional<std::int64_t> number_of(const json::value& v) {
+    // wal2json renders bigint as a number; be lenient with text too.
+    if (v.is_int64()) return v.get_int64();
+    if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
+    if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
+    if (v.is_string()) {
+        std::int64_t n = 0;
+        const auto s = v.get_string();
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+        if (ec == std::errc{} && p == s.data() + s.size()) return n;
+    }
+    return std::nullopt;
+}
+
 } // namespace
+
+void append_stored_change(std::string& out, std::string_view table, row_op op, const json::object& row) {
+    out.append(R"({"table":)");
+    proto::append_json_string(out, table);
+    out.append(R"(,"event":")").append(to_string(op)).append(R"(","row":)");
+    proto::append_json(out, row);
+    out.push_back('}');
+}
+
+bool append_user_event(std::string& out, std::string_view table, row_op op, const json::object& row,
+                       std::string_view stored, std::string_view user_id,
+                       std::optional<std::int64_t>& mutation_number) {
+    if (table == "user_mutation_number") {
+        if (op == row_op::remove) return false;
+        out.append(R"({"type":"mutation_commit","mutationNumber":)");
+        auto it = row.find("mutationNumber");
+        if (it == row.end()) {
+            out.append("null");
+        } else {
+            proto::append_json(out, it->value());
+            if (auto n = number_of(it->value()); n && (!mutation_number || *n > *mutation_number))
+                mutation_number = n;
+        }
+    } else {
+        // The stored change is an object; its members go in after "type".
+        out.append(R"({"type":"row_update",)");
+        out.append(stored.substr(1, stored.size() - 2));
+    }
+    out.append(R"(,"userId":)");
+    proto::append_json_string(out, user_id);
+    out.push_back('}');
+    return true;
+}
 
 std::optional<json::object> user_event(std::string_view table, row_op op, const json::object& row,
                                        std::string_view user_id) {
-    json::object e;
-    if (table == "user_mutation_number") {
-        if (op == row_op::remove) return std::nullopt;
-        e["type"] = "mutation_commit";
-        auto it = row.find("mutationNumber");
-        e["mutationNumber"] = it != row.end() ? it->value() : json::value(nullptr);
-        e["userId"] = user_id;
-        return e;
-    }
-    e["type"] = "row_update";
-    e["row"] = row;
-    e["table"] = table;
-    e["event"] = to_string(op);
-    e["userId"] = user_id;
-    return e;
+    std::string stored, text;
+    append_stored_change(stored, table, op, row);
+    std::optional<std::int64_t> number;
+    if (!append_user_event(text, table, op, row, stored, user_id, number)) return std::nullopt;
+    return json::parse(text).as_object();
 }
+
+json::array user_delivery::changes() const { return json::parse(changes_json).as_array(); }
 
 replication_history::replication_history(const std::string& path, const sqlite_options& opts, history_config cfg)
     : db_(std::make_unique<sqlite_db>(path, opts)), cfg_(cfg) {
@@ -295,14 +335,16 @@ void replication_history::drop_user(std::string_view user) {
 // Sequence numbers move in memory; record() writes the touched users once
 // per batch, inside the same transaction.
 std::optional<user_delivery> replication_history::next_delivery(const std::string& user, lsn at,
-                                                                json::array changes, std::int64_t now_ms) {
+                                                                user_events events, std::int64_t now_ms) {
     auto it = users_.find(user);
     if (it == users_.end()) return std::nullopt;
     auto& a = it->second;
     ++a.sequence_number;
     a.last_updated_at = now_ms;
     touched_.insert(user);
-    return user_delivery{user, at, std::move(changes), meta_.epoch + a.suffix, a.sequence_number};
+    events.json.push_back(']');
+    return user_delivery{user, at, std::move(events.json), events.mutation_number, meta_.epoch + a.suffix,
+                         a.sequence_number};
 }
 
 void replication_history::write_touched() {
@@ -334,11 +376,8 @@ std::vector<user_delivery> replication_history::record(std::span<const transacti
                 if (!key) continue;
                 // Written into one reused buffer: a fresh 1-2 KB string per
                 // row costs more in malloc than the serialization itself.
-                stored.assign(R"({"table":)");
-                proto::append_json_string(stored, ch.table);
-                stored.append(R"(,"event":")").append(to_string(ch.op)).append(R"(","row":)");
-                proto::append_json(stored, ch.row);
-                stored.push_back('}');
+                stored.clear();
+                append_stored_change(stored, ch.table, ch.op, ch.row);
                 sqlite_param file = key->file.empty() ? sqlite_param(sqlite_null{}) : sqlite_param(key->file);
                 insert_history.run(static_cast<std::int64_t>(tx.end_lsn.value), key->user, file,
                                    std::string_view(stored), now_ms);
@@ -357,12 +396,19 @@ std::vector<user_delivery> replication_history::record(std::span<const transacti
                     if (ch.op == row_op::insert && !truthy(ch.row, "isFileOwner")) follow(to.front(), key->file);
                     else if (ch.op == row_op::remove) unfollow(key->user, key->file);
                 }
-                for (auto& u : to)
-                    if (auto e = user_event(ch.table, ch.op, ch.row, u)) users.add(u, std::move(*e));
+                for (auto& u : to) {
+                    auto& ev = users.of(u);
+                    const auto mark = ev.json.size();
+                    if (mark > 1) ev.json.push_back(',');
+                    if (!append_user_event(ev.json, ch.table, ch.op, ch.row, stored, u, ev.mutation_number))
+                        ev.json.resize(mark);
+                }
             }
             recorded = tx.end_lsn;
-            for (auto& [u, changes] : users.list)
-                if (auto d = next_delivery(u, tx.end_lsn, std::move(changes), now_ms)) out.push_back(std::move(*d));
+            for (auto& [u, events] : users.list) {
+                if (events.json.size() == 1) continue; // only changes that mean nothing to the user
+                if (auto d = next_delivery(u, tx.end_lsn, std::move(events), now_ms)) out.push_back(std::move(*d));
+            }
             for (auto& msg : tx.messages)
                 if (msg.prefix == "requestLsnUpdate")
                     if (auto d = next_delivery(msg.content, tx.end_lsn, {}, now_ms)) out.push_back(std::move(*d));
@@ -466,12 +512,13 @@ registration replication_history::register_user(std::string_view user_id, lsn se
         std::sort(ids.begin(), ids.end());
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
         auto& row_at = db_->prepare("SELECT lsn, change FROM history WHERE id = ?");
-        std::vector<std::pair<lsn, json::array>> batches;
+        std::vector<std::pair<lsn, user_events>> batches;
         for (auto id : ids) {
             auto c = row_at.query(id);
             if (!c.next()) continue;
             lsn at{static_cast<std::uint64_t>(c.get_int64(0))};
-            auto v = json::parse(c.get_text(1));
+            const std::string stored(c.get_text(1));
+            auto v = json::parse(stored);
             auto& ch = v.as_object();
             std::string_view table = ch.at("table").as_string();
             auto op = op_from(ch.at("event").as_string());
@@ -487,14 +534,18 @@ registration replication_history::register_user(std::string_view user_id, lsn se
                 else if (*op == row_op::remove) following.erase(std::string(key->file));
             }
             if (!mine) continue;
-            auto e = user_event(table, *op, row, user_id);
-            if (!e) continue;
-            if (batches.empty() || batches.back().first != at) batches.emplace_back(at, json::array{});
-            batches.back().second.push_back(std::move(*e));
+            if (batches.empty() || batches.back().first != at) batches.emplace_back(at, user_events{});
+            auto& ev = batches.back().second;
+            const auto mark = ev.json.size();
+            if (mark > 1) ev.json.push_back(',');
+            if (!append_user_event(ev.json, table, *op, row, stored, user_id, ev.mutation_number))
+                ev.json.resize(mark);
         }
         subscribe();
-        for (auto& [at, changes] : batches)
-            if (auto d = next_delivery(user, at, std::move(changes), now_ms)) r.replay.push_back(std::move(*d));
+        for (auto& [at, events] : batches) {
+            if (events.json.size() == 1) continue;
+            if (auto d = next_delivery(user, at, std::move(events), now_ms)) r.replay.push_back(std::move(*d));
+        }
         write_touched();
         return r;
     });

@@ -56,10 +56,27 @@ struct history_meta {
 // One `changes` event for one user.
 struct user_delivery {
     std::string user_id;
-    lsn at;                     // the end LSN of the transaction it comes from
-    boost::json::array changes; // row_update / mutation_commit events; empty for an LSN update
+    lsn at; // the end LSN of the transaction it comes from
+    // The row_update / mutation_commit events as a JSON array, "[]" for an
+    // LSN update. Text, written once from the change's serialized row: a
+    // JSON object per event and target, serialized again per socket, was
+    // most of what fanning out a transaction cost.
+    std::string changes_json = "[]";
+    // The highest mutationNumber among its mutation_commit events.
+    std::optional<std::int64_t> mutation_number;
     std::string sequence_id;
     std::int64_t sequence_number = 0;
+
+    [[nodiscard]] bool empty() const noexcept { return changes_json == "[]"; }
+    // The events parsed (tests and tools).
+    [[nodiscard]] boost::json::array changes() const;
+};
+
+// One user's events of one transaction while they are written: the
+// `changes` array without its closing bracket.
+struct user_events {
+    std::string json = "[";
+    std::optional<std::int64_t> mutation_number;
 };
 
 struct registration {
@@ -147,7 +164,7 @@ private:
     void forget_through(std::int64_t id, lsn last_forgotten);
     // Writes the sequence numbers next_delivery moved (one UPDATE per user).
     void write_touched();
-    std::optional<user_delivery> next_delivery(const std::string& user, lsn at, boost::json::array changes,
+    std::optional<user_delivery> next_delivery(const std::string& user, lsn at, user_events events,
                                                std::int64_t now_ms);
 
     std::unique_ptr<sqlite_db> db_;
@@ -177,5 +194,16 @@ private:
 [[nodiscard]] std::optional<boost::json::object> user_event(std::string_view table, row_op op,
                                                             const boost::json::object& row,
                                                             std::string_view user_id);
+
+// A change as the history stores it: {"table":T,"event":E,"row":{...}}.
+void append_stored_change(std::string& out, std::string_view table, row_op op, const boost::json::object& row);
+
+// Appends user_event's JSON text to `out`, reusing `stored` (the change's
+// append_stored_change text) for the row. Returns false, appending nothing,
+// when there is no event; otherwise sets `mutation_number` for a
+// mutation_commit with a numeric number.
+bool append_user_event(std::string& out, std::string_view table, row_op op, const boost::json::object& row,
+                       std::string_view stored, std::string_view user_id,
+                       std::optional<std::int64_t>& mutation_number);
 
 } // namespace tlsync::core::pg

@@ -66,8 +66,10 @@ std::string encode_initial_data(pg::lsn at, std::string_view sequence_id, std::i
 // Written straight from the delivery: building an object first copied every
 // row of the delivery twice.
 std::string encode_changes(const pg::user_delivery& d) {
-    std::string out = R"({"type":"changes","changes":)";
-    proto::append_json(out, d.changes);
+    std::string out;
+    out.reserve(d.changes_json.size() + d.sequence_id.size() + 96);
+    out += R"({"type":"changes","changes":)";
+    out += d.changes_json;
     out += R"(,"lsn":")";
     out += d.at.to_string();
     out += R"(","sequenceId":)";
@@ -136,7 +138,7 @@ delivery_verdict user_stream::on_delivery(const pg::user_delivery& d) {
     if (d.at > last_lsn_) last_lsn_ = d.at;
     v.what = delivery_verdict::send;
     v.frames.push_back(share(encode_changes(d)));
-    if (auto n = max_mutation_commit(d.changes)) {
+    if (auto n = d.mutation_number) {
         committed_number_ = std::max(committed_number_, *n);
         std::vector<std::string> ids;
         auto end = pending_.upper_bound(committed_number_);

@@ -196,11 +196,17 @@ void user_actor::send(const socket_entry& s, const std::shared_ptr<const std::st
     if (auto sink = s.sink.lock()) sink->send(frame);
 }
 
-void user_actor::send_live(const std::vector<std::shared_ptr<const std::string>>& frames) {
+void user_actor::send_live(std::vector<std::shared_ptr<const std::string>> frames) {
+    if (frames.empty()) return;
+    std::shared_ptr<user_sink> previous;
     for (auto& s : sockets_) {
         if (s.state != phase::live) continue;
-        for (auto& f : frames) send(s, f);
+        auto sink = s.sink.lock();
+        if (!sink) continue;
+        if (previous) previous->send(frames);
+        previous = std::move(sink);
     }
+    if (previous) previous->send(std::move(frames)); // the last (usually only) socket takes them
 }
 
 void user_actor::close_socket(std::uint64_t socket_id, std::uint16_t code, std::string reason) {
@@ -220,26 +226,28 @@ void user_actor::on_deliveries(std::vector<pg::user_delivery>& ds) {
 }
 
 bool user_actor::apply(std::vector<pg::user_delivery>& ds) {
+    // One send per socket for the whole run of deliveries: a backlog comes
+    // in batches of many transactions, and each send is a hop to the socket.
+    std::vector<std::shared_ptr<const std::string>> live;
+    bool ok = true;
     for (auto& d : ds) {
         auto v = stream_.on_delivery(d);
         if (v.what == proto::delivery_verdict::gap) {
             log::warn("user stream gap; reloading",
                       {{"user", user_id_}, {"expected", std::to_string(stream_.last_number() + 1)},
                        {"got", std::to_string(d.sequence_number)}});
-            return false;
+            ok = false;
+            break;
         }
         if (v.what != proto::delivery_verdict::send) continue;
         global_metrics().user_events.inc();
-        for (auto& s : sockets_) {
-            if (s.state == phase::live) {
-                for (auto& f : v.frames) send(s, f);
-            } else if (s.state == phase::loading) {
-                s.buffer.push_back(buffered{d.at, d.sequence_number, v.frames});
-            }
-        }
+        for (auto& s : sockets_)
+            if (s.state == phase::loading) s.buffer.push_back(buffered{d.at, d.sequence_number, v.frames});
+        for (auto& f : v.frames) live.push_back(std::move(f));
     }
-    publish_info();
-    return true;
+    send_live(std::move(live));
+    if (ok) publish_info();
+    return ok;
 }
 
 // Every socket is told to reload and is served afresh by a new registration.

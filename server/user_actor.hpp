@@ -86,7 +86,7 @@ private:
     void start_bootstrap();
     void start_load(socket_entry& s);
     void send(const socket_entry& s, const std::shared_ptr<const std::string>& frame) const;
-    void send_live(const std::vector<std::shared_ptr<const std::string>>& frames);
+    void send_live(std::vector<std::shared_ptr<const std::string>> frames);
     void close_socket(std::uint64_t socket_id, std::uint16_t code, std::string reason);
     void close_waiting(std::uint16_t code, const std::string& reason);
     socket_entry* find(std::uint64_t socket_id);

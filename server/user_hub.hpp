@@ -60,9 +60,15 @@ net::awaitable<R> history_call(std::shared_ptr<replicator> r,
 class user_sink {
 public:
     virtual ~user_sink() = default;
-    // Queues a text frame for the socket's single writer. Over its bound
-    // (bytes or frames) the socket closes itself with 1008.
-    virtual void send(std::shared_ptr<const std::string> frame) = 0;
+    // Queues text frames, in order, for the socket's single writer (one
+    // hop to its strand for all of them). Over its bound (bytes or frames)
+    // the socket closes itself with 1008.
+    virtual void send(std::vector<std::shared_ptr<const std::string>> frames) = 0;
+    void send(std::shared_ptr<const std::string> frame) {
+        std::vector<std::shared_ptr<const std::string>> one;
+        one.push_back(std::move(frame));
+        send(std::move(one));
+    }
     // Closes after what is queued. Idempotent.
     virtual void close(std::uint16_t code, std::string reason) = 0;
     [[nodiscard]] virtual std::size_t queued_bytes() const noexcept = 0;

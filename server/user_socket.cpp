@@ -6,6 +6,7 @@
 #include "server/metrics.hpp"
 #include "server/user_actor.hpp"
 #include "server/user_hub.hpp"
+#include "server/user_socket_stream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -28,6 +29,9 @@ namespace websocket = beast::websocket;
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+// What one writer wake-up gathers into one write at most; the rest waits
+// for the next round.
+constexpr std::size_t max_write_batch_bytes = 256 * 1024;
 std::atomic<std::uint64_t> next_user_socket_id{1};
 
 websocket::close_reason close_reason_of(std::uint16_t code, std::string_view text) {
@@ -64,19 +68,22 @@ public:
 
     // Any thread. Counted before the post, so the bound covers frames still
     // on their way to the strand.
-    void send(std::shared_ptr<const std::string> frame) override {
-        const std::size_t n = frame->size();
+    void send(std::vector<std::shared_ptr<const std::string>> frames) override {
+        if (frames.empty()) return;
+        std::size_t n = 0;
+        for (auto& f : frames) n += f->size();
         const std::size_t bytes = queued_bytes_.fetch_add(n) + n;
-        const std::size_t frames = queued_frames_.fetch_add(1) + 1;
-        if (bytes > ctx_->cfg.max_outbound_queue_bytes || frames > user_socket_max_frames) {
-            release(n);
+        const std::size_t count = queued_frames_.fetch_add(frames.size()) + frames.size();
+        if (bytes > ctx_->cfg.max_outbound_queue_bytes || count > user_socket_max_frames) {
+            release(n, frames.size());
             net::post(executor_, [self = this->shared_from_this()] { self->overflow(); });
             return;
         }
-        net::post(executor_, [self = this->shared_from_this(), f = std::move(frame)]() mutable {
+        net::post(executor_, [self = this->shared_from_this(), f = std::move(frames)]() mutable {
             self->enqueue(std::move(f));
         });
     }
+    using user_sink::send;
 
     void close(std::uint16_t code, std::string reason) override {
         net::post(executor_, [self = this->shared_from_this(), code, r = std::move(reason)] {
@@ -101,6 +108,7 @@ public:
         ws_.auto_fragment(false);
         ws_.text(true);
         beast::get_lowest_layer(ws_).expires_never();
+        ws_.next_layer().set_owner(this->weak_from_this());
         {
             const http_request request = std::move(req);
             auto [ec] = co_await ws_.async_accept(request, use_tuple);
@@ -174,20 +182,11 @@ private:
         for (;;) {
             if (stopped_) co_return;
             if (!queue_.empty()) {
-                auto frame = std::move(queue_.front());
-                queue_.pop_front();
-                writing_ = true;
-                arm_write_deadline(ctx_->cfg.idle_timeout);
-                auto [ec, n] = co_await ws_.async_write(net::buffer(*frame), use_tuple);
-                writing_ = false;
-                disarm_write_deadline();
-                release(frame->size());
-                if (ec) {
+                if (auto ec = co_await write_queued()) {
                     note_end(ec, "write");
                     abort();
                     co_return;
                 }
-                global_metrics().count_out(msg_type::other, n);
                 continue;
             }
             if (close_reason_) {
@@ -203,12 +202,44 @@ private:
         }
     }
 
-    void enqueue(std::shared_ptr<const std::string> f) {
+    // Writes what is queued (up to max_write_batch_bytes) as one frame per
+    // message, corked so that the frames leave in one write; the queue's
+    // bound is released once they are on the wire.
+    net::awaitable<beast::error_code> write_queued() {
+        auto& layer = ws_.next_layer();
+        writing_ = true;
+        arm_write_deadline(ctx_->cfg.idle_timeout);
+        layer.cork();
+        std::size_t bytes = 0, frames = 0;
+        beast::error_code ec;
+        while (!queue_.empty() && bytes < max_write_batch_bytes) {
+            auto frame = std::move(queue_.front());
+            queue_.pop_front();
+            bytes += frame->size();
+            ++frames;
+            auto [wec, n] = co_await ws_.async_write(net::buffer(*frame), use_tuple);
+            if (wec) {
+                ec = wec;
+                break;
+            }
+            global_metrics().count_out(msg_type::other, n);
+        }
+        const auto fec = co_await layer.flush();
+        if (!ec) ec = fec;
+        writing_ = false;
+        disarm_write_deadline();
+        release(bytes, frames);
+        co_return ec;
+    }
+
+    void enqueue(std::vector<std::shared_ptr<const std::string>> frames) {
         if (closing_ || stopped_) {
-            release(f->size());
+            std::size_t n = 0;
+            for (auto& f : frames) n += f->size();
+            release(n, frames.size());
             return;
         }
-        queue_.push_back(std::move(f));
+        for (auto& f : frames) queue_.push_back(std::move(f));
         wake_.cancel_one();
     }
 
@@ -235,9 +266,9 @@ private:
         wake_.cancel_one();
     }
 
-    void release(std::size_t n) noexcept {
-        queued_bytes_.fetch_sub(n);
-        queued_frames_.fetch_sub(1);
+    void release(std::size_t bytes, std::size_t frames = 1) noexcept {
+        queued_bytes_.fetch_sub(bytes);
+        queued_frames_.fetch_sub(frames);
     }
 
     void arm_write_deadline(std::chrono::milliseconds after) {
@@ -272,7 +303,7 @@ private:
                                             {"error", ec.message()}});
     }
 
-    websocket::stream<Stream> ws_;
+    websocket::stream<batched_write_stream<Stream>> ws_;
     net::any_io_executor executor_;
     std::shared_ptr<connection_context> ctx_;
     std::shared_ptr<user_hub> hub_;

@@ -3,7 +3,8 @@
 // (frames -> core::user::decode_client -> the user's actor) and one writer
 // coroutine (a queue bounded in bytes and frames; a socket that falls behind
 // is closed with 1008 and its user unregistered once no socket is left) on
-// the connection's strand. The protocol itself is core/user_protocol.hpp and
+// the connection's strand. The writer sends everything queued at a wake-up
+// in one write on the connection (server/user_socket_stream.hpp). The protocol itself is core/user_protocol.hpp and
 // server/user_actor.hpp; docs/REPLICATOR.md describes it.
 //
 // Hook: the listener runs this instead of run_websocket for upgrades whose

@@ -228,7 +228,7 @@ BOOST_AUTO_TEST_CASE(rows_have_the_shape_of_row_update_events) {
         streamed.clear();
         for (auto& d : got) {
             BOOST_TEST(d.user_id == "a");
-            for (auto& e : d.changes) {
+            for (auto& e : d.changes()) {
                 auto& ev = e.as_object();
                 if (ev.at("type").as_string() != "row_update") continue;
                 auto& row = ev.at("row").as_object();

@@ -7,6 +7,7 @@
 #include "core/user_protocol.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/test/unit_test.hpp>
 
 using namespace tlsync::core;
@@ -16,7 +17,8 @@ namespace json = boost::json;
 namespace {
 
 pg::user_delivery delivery(std::string seq, std::int64_t n, std::uint64_t at, json::array changes = {}) {
-    return pg::user_delivery{"u1", pg::lsn{at}, std::move(changes), std::move(seq), n};
+    auto mutation_number = max_mutation_commit(changes);
+    return pg::user_delivery{"u1", pg::lsn{at}, json::serialize(changes), mutation_number, std::move(seq), n};
 }
 
 json::array commit_of(std::int64_t n) {

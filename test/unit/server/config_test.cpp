@@ -5,11 +5,17 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 #include <unistd.h>
 
 using namespace tlsync::server;
@@ -53,7 +59,11 @@ const std::vector<std::string> all_flags = {"host",
                                             "durability",
                                             "max-messages-per-second",
                                             "max-records-per-room",
-                                            "connection-rate-per-ip"};
+                                            "connection-rate-per-ip",
+                                            "auth",
+                                            "jwt-secret-file",
+                                            "jwt-public-key",
+                                            "max-sessions-per-room"};
 
 std::string env_name(std::string flag) {
     for (auto& c : flag)
@@ -138,13 +148,26 @@ const std::vector<sample> samples = {
     {"max-messages-per-second", "50", [](const config& c) { return c.max_messages_per_second == 50u; }},
     {"max-records-per-room", "9000", [](const config& c) { return c.max_records_per_room == 9000u; }},
     {"connection-rate-per-ip", "10", [](const config& c) { return c.connection_rate_per_ip == 10u; }},
+    {"auth", "jwt", [](const config& c) { return c.auth == "jwt"; }},
+    {"jwt-secret-file", "/etc/tlsync/secret", [](const config& c) { return c.jwt_secret_file == "/etc/tlsync/secret"; }},
+    {"jwt-public-key", "/etc/tlsync/key.pem", [](const config& c) { return c.jwt_public_key == "/etc/tlsync/key.pem"; }},
+    {"max-sessions-per-room", "12", [](const config& c) { return c.max_sessions_per_room == 12u; }},
 };
 
-// Sets tls-key alongside tls-cert (and vice versa): they are only valid together.
-args_t with_tls_partner(const std::string& flag, args_t args) {
-    if (flag == "tls-cert") args.insert(args.end(), {"--tls-key", "/k.pem"});
-    if (flag == "tls-key") args.insert(args.end(), {"--tls-cert", "/c.pem"});
-    if (flag == "app-users-insecure") args.insert(args.end(), {"--postgres", "dbname=app"});
+// Flags only valid together with another: what each sample needs alongside.
+const std::map<std::string, std::pair<std::string, std::string>> partners = {
+    {"tls-cert", {"tls-key", "/k.pem"}},
+    {"tls-key", {"tls-cert", "/c.pem"}},
+    {"app-users-insecure", {"postgres", "dbname=app"}},
+    {"auth", {"jwt-secret-file", "/s"}},
+    {"jwt-secret-file", {"auth", "jwt"}},
+    {"jwt-public-key", {"auth", "jwt"}},
+};
+
+// The flag's partner, if it needs one, as command-line arguments.
+args_t with_partner(const std::string& flag, args_t args) {
+    if (const auto it = partners.find(flag); it != partners.end())
+        args.insert(args.end(), {"--" + it->second.first, it->second.second});
     return args;
 }
 
@@ -170,6 +193,15 @@ BOOST_AUTO_TEST_CASE(defaults_without_input) {
 }
 
 BOOST_AUTO_TEST_CASE(samples_cover_every_flag) {
+    // Every setting --help lists has a sample here (a new flag needs one).
+    std::istringstream help(help_text());
+    for (std::string line; std::getline(help, line);) {
+        if (!line.starts_with("  --")) continue;
+        const auto name = line.substr(4, line.find(' ', 4) - 4);
+        if (name == "config" || name == "help" || name == "version") continue;
+        const bool listed = std::ranges::find(all_flags, name) != all_flags.end();
+        BOOST_TEST(listed, "--" << name << " has no sample");
+    }
     BOOST_TEST_REQUIRE(samples.size() == all_flags.size());
     for (std::size_t i = 0; i < samples.size(); ++i)
         BOOST_TEST(samples[i].flag == all_flags[i]);
@@ -178,9 +210,8 @@ BOOST_AUTO_TEST_CASE(samples_cover_every_flag) {
 BOOST_AUTO_TEST_CASE(every_flag_in_both_forms) {
     for (const auto& s : samples) {
         BOOST_TEST_CONTEXT("--" << s.flag) {
-            BOOST_TEST(s.check(parse_ok(with_tls_partner(s.flag, {"--" + s.flag, s.value}))));
-            BOOST_TEST(
-                s.check(parse_ok(with_tls_partner(s.flag, {"--" + s.flag + "=" + s.value}))));
+            BOOST_TEST(s.check(parse_ok(with_partner(s.flag, {"--" + s.flag, s.value}))));
+            BOOST_TEST(s.check(parse_ok(with_partner(s.flag, {"--" + s.flag + "=" + s.value}))));
         }
     }
 }
@@ -189,9 +220,8 @@ BOOST_AUTO_TEST_CASE(every_flag_from_environment) {
     for (const auto& s : samples) {
         BOOST_TEST_CONTEXT(env_name(s.flag)) {
             auto env = args_t{env_name(s.flag) + "=" + s.value, "PATH=/usr/bin"};
-            if (s.flag == "tls-cert") env.push_back("TLSYNC_TLS_KEY=/k.pem");
-            if (s.flag == "tls-key") env.push_back("TLSYNC_TLS_CERT=/c.pem");
-            if (s.flag == "app-users-insecure") env.push_back("TLSYNC_POSTGRES=dbname=app");
+            if (const auto it = partners.find(s.flag); it != partners.end())
+                env.push_back(env_name(it->second.first) + "=" + it->second.second);
             BOOST_TEST(s.check(parse_ok({}, env)));
         }
     }
@@ -201,9 +231,8 @@ BOOST_AUTO_TEST_CASE(every_flag_from_config_file) {
     for (const auto& s : samples) {
         BOOST_TEST_CONTEXT(s.flag) {
             std::string text = s.flag + " = " + s.value + "\n";
-            if (s.flag == "tls-cert") text += "tls-key = /k.pem\n";
-            if (s.flag == "tls-key") text += "tls-cert = /c.pem\n";
-            if (s.flag == "app-users-insecure") text += "postgres = dbname=app\n";
+            if (const auto it = partners.find(s.flag); it != partners.end())
+                text += it->second.first + " = " + it->second.second + "\n";
             temp_file f(text);
             BOOST_TEST(s.check(parse_ok({"--config", f.path})));
         }

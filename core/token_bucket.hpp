@@ -12,6 +12,11 @@ class token_bucket {
 public:
     using duration = std::chrono::nanoseconds; // a monotonic clock's time since its epoch
 
+    // The steady clock's reading in this unit, for callers with a real clock.
+    [[nodiscard]] static duration steady_now() noexcept {
+        return std::chrono::duration_cast<duration>(std::chrono::steady_clock::now().time_since_epoch());
+    }
+
     // Starts full.
     token_bucket(double rate_per_second, double burst, duration now) noexcept
         : rate_(rate_per_second), burst_(std::max(1.0, burst)), tokens_(burst_), last_(now) {}

@@ -65,11 +65,6 @@ net::awaitable<bool> write_response(Stream& stream, http_response& res, const co
 
 using upgrade_result = std::optional<websocket_upgrade>;
 
-core::token_bucket::duration steady_now() {
-    return std::chrono::duration_cast<core::token_bucket::duration>(
-        std::chrono::steady_clock::now().time_since_epoch());
-}
-
 template <class Stream>
 net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& buffer,
                                           std::shared_ptr<connection_context> ctx, std::string peer,
@@ -140,7 +135,7 @@ net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& bu
             if (auto refused = authorize(ctx->auth.get(), req, *target, unix_seconds())) routed = std::move(*refused);
         }
         if (std::holds_alternative<connect_target>(routed) && ctx->connection_rate &&
-            !ctx->connection_rate->allow(address_of_peer(peer), steady_now())) {
+            !ctx->connection_rate->allow(address_of_peer(peer), core::token_bucket::steady_now())) {
             global_metrics().count_rejection(reject_reason::connection_rate);
             log::info("connection rejected", {{"peer", peer}, {"reason", "connection_rate"}});
             auto res = text_response(http::status::too_many_requests,

@@ -80,10 +80,6 @@ constexpr std::size_t max_coalesced_frame_bytes = 256 * 1024;
 
 std::atomic<std::uint64_t> next_socket_id{1};
 
-core::token_bucket::duration steady_now() {
-    return std::chrono::duration_cast<core::token_bucket::duration>(
-        std::chrono::steady_clock::now().time_since_epoch());
-}
 
 msg_type type_of(const proto::client_message& m) noexcept {
     if (std::holds_alternative<proto::connect_request>(m)) return msg_type::connect;
@@ -149,7 +145,7 @@ public:
           socket_id_(std::to_string(ref_.socket_id)), limits_(limits_for(ctx_->cfg)),
           assembler_(limits_), write_deadline_(executor_), read_gate_(executor_) {
         if (const auto rate = ctx_->cfg.max_messages_per_second; rate > 0)
-            message_rate_.emplace(static_cast<double>(rate), 2.0 * static_cast<double>(rate), steady_now());
+            message_rate_.emplace(static_cast<double>(rate), 2.0 * static_cast<double>(rate), core::token_bucket::steady_now());
         read_gate_.expires_at(net::steady_timer::time_point::max());
     }
 
@@ -264,7 +260,7 @@ private:
             }
             // --max-messages-per-second: past it the room closes the session
             // (4099 RATE_LIMITED) and nothing more of it is read into the room.
-            if (!left_ && !rate_limited_ && message_rate_ && !message_rate_->try_take(steady_now())) {
+            if (!left_ && !rate_limited_ && message_rate_ && !message_rate_->try_take(core::token_bucket::steady_now())) {
                 rate_limited_ = true;
                 reject(proto::close_reason::rate_limited,
                        "more than " + std::to_string(ctx_->cfg.max_messages_per_second) + " messages a second");

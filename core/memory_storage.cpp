@@ -72,7 +72,10 @@ class memory_txn final : public storage_txn {
 
     void set_schema(json::object schema) override {
         check_open();
-        if (!schema_before_) schema_before_ = s_.schema_;
+        if (!schema_before_) {
+            schema_before_ = s_.schema_;
+            ++s_.schema_version_; // a rollback puts the old schema back, under a new version
+        }
         s_.schema_ = std::move(schema);
     }
 
@@ -305,14 +308,16 @@ void memory_storage::prune_tombstones() {
         tombstones_.erase(id);
 }
 
-room_delta memory_storage::delta_since(std::int64_t flushed_clock) const {
+room_delta memory_storage::delta_since(std::int64_t flushed_clock,
+                                       std::optional<std::uint64_t> flushed_schema_version) const {
     room_delta d;
     d.document_clock = clock_;
     d.tombstone_history_starts_at_clock = history_start_;
-    d.schema = schema_;
     // A receiver ahead of us is on another timeline; one behind the pruned
     // history cannot learn which of its documents were deleted.
     d.full = flushed_clock < history_start_ || flushed_clock > clock_;
+    d.schema_version = schema_version_;
+    if (d.full || flushed_schema_version != schema_version_) d.schema = schema_;
     for (const auto& [id, doc] : documents_)
         if (d.full || doc.last_changed_clock > flushed_clock)
             d.documents.push_back({record(id, doc), doc.last_changed_clock});

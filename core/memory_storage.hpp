@@ -35,8 +35,15 @@ class memory_storage final : public sync_storage {
 
     // Everything a receiver at `flushed_clock` lacks. O(documents + tombstones).
     // Call it on the room's strand; the result owns its data, so it can be
-    // handed to the persistence thread for sqlite_storage::write_delta.
-    [[nodiscard]] room_delta delta_since(std::int64_t flushed_clock) const;
+    // handed to the persistence thread for sqlite_storage::write_delta. The
+    // schema is included unless the receiver is known to hold this one
+    // (`flushed_schema_version` == schema_version()) and the delta is not full.
+    [[nodiscard]] room_delta
+    delta_since(std::int64_t flushed_clock,
+                std::optional<std::uint64_t> flushed_schema_version = std::nullopt) const;
+
+    // Changes whenever the schema does (a committed set_schema); starts at 1.
+    [[nodiscard]] std::uint64_t schema_version() const noexcept { return schema_version_; }
 
     [[nodiscard]] std::int64_t tombstone_history_starts_at_clock() const noexcept {
         return history_start_;
@@ -68,6 +75,7 @@ class memory_storage final : public sync_storage {
     mutable std::size_t unparsed_ = 0;
     std::map<std::string, std::int64_t, std::less<>> tombstones_;
     std::optional<json::object> schema_;
+    std::uint64_t schema_version_ = 1;
     std::int64_t clock_ = 0;
     std::int64_t history_start_ = 0;
     bool in_transaction_ = false;

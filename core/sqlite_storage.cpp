@@ -151,6 +151,7 @@ void sqlite_storage::prepare_statements() {
     st_.set_schema = p("UPDATE {m} SET schema = ?");
     st_.set_metadata =
         p("UPDATE {m} SET documentClock = ?, tombstoneHistoryStartsAtClock = ?, schema = ?");
+    st_.set_clocks = p("UPDATE {m} SET documentClock = ?, tombstoneHistoryStartsAtClock = ?");
 }
 
 void sqlite_storage::replace_all(const room_snapshot& s) {
@@ -319,8 +320,7 @@ void sqlite_storage::write_delta(const room_delta& delta) {
             write_metadata(delta.document_clock, delta.tombstone_history_starts_at_clock,
                            delta.schema);
         else
-            write_metadata(delta.document_clock, delta.tombstone_history_starts_at_clock,
-                           read_schema());
+            st_.set_clocks->run(delta.document_clock, delta.tombstone_history_starts_at_clock);
     });
     committed_clock_ = delta.document_clock;
 }

@@ -67,6 +67,7 @@ class sqlite_storage final : public sync_storage {
 
     // Applies a memory_storage::delta_since() in one SQLite transaction. Does
     // not notify listeners: this mirrors a room, it is not a room's change.
+    // A delta without a schema keeps the stored one.
     void write_delta(const room_delta& delta);
 
     [[nodiscard]] std::int64_t tombstone_history_starts_at_clock() const;
@@ -83,7 +84,7 @@ class sqlite_storage final : public sync_storage {
         sqlite_statement *upsert_tomb, *delete_tomb, *tombs_since, *all_tombs, *count_tombs,
             *delete_tombs_before, *delete_all_tombs;
         sqlite_statement *get_clock, *increment_clock, *get_history, *set_history, *get_schema,
-            *set_schema, *set_metadata;
+            *set_schema, *set_metadata, *set_clocks;
     };
 
     void migrate();

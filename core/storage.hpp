@@ -89,7 +89,12 @@ struct room_delta {
     std::map<std::string, std::int64_t, std::less<>> tombstones;
     std::int64_t document_clock = 0;
     std::int64_t tombstone_history_starts_at_clock = 0;
+    // The schema, when the receiver may not have it yet (a full delta, or the
+    // schema changed since the version it was given); else nullopt and the
+    // receiver keeps the one it stored. A schema is several KB: writing it
+    // with every flush would cost more than the records.
     std::optional<json::object> schema;
+    std::uint64_t schema_version = 0; // memory_storage::schema_version() at the delta
     // The history the receiver would need was pruned (since < history start):
     // the receiver must replace everything it has with this delta.
     bool full = false;

@@ -60,7 +60,7 @@ const option options[] = {
     {"tls-key", "Network", "FILE", kind::text, &config::tls_key,
      "PEM private key for --tls-cert", 0, 0, true},
     {"threads", "Network", "N", kind::count, &config::threads,
-     "I/O threads, 0-1024; 0 means one per CPU core", 0, 1024},
+     "I/O threads, 0-1024; 0 means one per CPU core this process may use", 0, 1024},
     {"admin-token", "Network", "TOKEN", kind::text, &config::admin_token,
      "bearer token for /admin/...; empty disables the admin API", 0, 0, true},
     {"auth", "Network", "MODE", kind::text, &config::auth,

@@ -77,7 +77,7 @@ private:
     void arm_flush();
     void start_flush();
     void arm_release();
-    void flush_done(std::int64_t clock, std::int64_t history_start, std::optional<std::string> error);
+    void flush_done(const core::room_delta& written, std::optional<std::string> error);
     void maybe_unload();
     void update_session_gauges(bool force);
     [[nodiscard]] bool dirty() const;
@@ -105,6 +105,9 @@ private:
     std::chrono::milliseconds flush_backoff_{0};
     std::int64_t flushed_clock_ = 0;
     std::int64_t flushed_history_start_ = 0;
+    // The schema the store holds (memory_storage::schema_version); unknown
+    // until the first flush, which writes it.
+    std::optional<std::uint64_t> flushed_schema_version_;
     net::steady_timer unload_timer_;
     net::steady_timer release_timer_; // closes the store's handle once the room is quiet
     std::vector<std::function<void()>> after_flush_; // stop() waiting for the last flush

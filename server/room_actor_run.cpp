@@ -137,7 +137,7 @@ void room_actor_impl::start_flush() {
     // Only the copy of what changed happens on the strand; encoding and the
     // SQLite transaction happen on the blocking pool.
     const auto t_strand = clock::now();
-    auto delta = std::make_shared<core::room_delta>(memory_->delta_since(flushed_clock_));
+    auto delta = std::make_shared<core::room_delta>(memory_->delta_since(flushed_clock_, flushed_schema_version_));
     global_metrics().flush_strand_seconds.observe(
         std::chrono::duration<double>(clock::now() - t_strand).count());
     net::post(blocking_, [self = self(), delta] {
@@ -150,13 +150,12 @@ void room_actor_impl::start_flush() {
         }
         global_metrics().flush_seconds.observe(std::chrono::duration<double>(clock::now() - t0).count());
         net::post(self->strand_, [self, delta, error = std::move(error)] {
-            self->flush_done(delta->document_clock, delta->tombstone_history_starts_at_clock, error);
+            self->flush_done(*delta, error);
         });
     });
 }
 
-void room_actor_impl::flush_done(std::int64_t clock, std::int64_t history_start,
-                                 std::optional<std::string> error) {
+void room_actor_impl::flush_done(const core::room_delta& written, std::optional<std::string> error) {
     flush_in_flight_ = false;
     if (error) {
         // Keep everything in memory and retry with backoff: an edit that was
@@ -167,8 +166,9 @@ void room_actor_impl::flush_done(std::int64_t clock, std::int64_t history_start,
         log::error("room flush failed", {{"room", id_}, {"error", *error}});
     } else {
         flush_backoff_ = std::chrono::milliseconds(0);
-        flushed_clock_ = clock;
-        flushed_history_start_ = history_start;
+        flushed_clock_ = written.document_clock;
+        flushed_history_start_ = written.tombstone_history_starts_at_clock;
+        flushed_schema_version_ = written.schema_version;
         arm_release();
         release_durable();
     }

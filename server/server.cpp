@@ -22,6 +22,7 @@
 
 #if defined(__GLIBC__)
 #include <malloc.h>
+#include <sched.h>
 #endif
 
 #include <algorithm>
@@ -35,6 +36,16 @@
 namespace tlsync::server {
 
 namespace {
+
+// The CPUs this process may run on (taskset, cgroup cpusets), not the
+// machine's: more I/O threads than that only take turns on the same core.
+unsigned usable_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        if (const int n = CPU_COUNT(&set); n > 0) return static_cast<unsigned>(n);
+    return std::max(1u, std::thread::hardware_concurrency());
+}
 
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
@@ -189,8 +200,7 @@ int server::run() {
               {{"host", m.cfg.host}, {"port", std::to_string(ep.port())},
                {"tls", m.ctx->tls ? "on" : "off"}});
 
-    const unsigned n = m.cfg.threads > 0 ? static_cast<unsigned>(m.cfg.threads)
-                                         : std::max(1u, std::thread::hardware_concurrency());
+    const unsigned n = m.cfg.threads > 0 ? static_cast<unsigned>(m.cfg.threads) : usable_cpus();
     std::vector<std::thread> threads;
     threads.reserve(n - 1);
     for (unsigned i = 1; i < n; ++i) threads.emplace_back([mp = &m] { mp->run_thread(); });

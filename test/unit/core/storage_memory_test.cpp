@@ -94,6 +94,38 @@ BOOST_AUTO_TEST_CASE(delta_since_reports_changes_after_clock) {
     BOOST_TEST(none.tombstones.empty());
 }
 
+BOOST_AUTO_TEST_CASE(delta_since_leaves_out_a_schema_the_receiver_has) {
+    core::memory_storage m;
+    const auto v1 = m.schema_version();
+    m.transaction([](storage_txn& t) { t.set("shape:a", rec("shape:a")); });
+    BOOST_TEST(m.delta_since(0).schema.has_value()); // version unknown: sent
+    BOOST_TEST(!m.delta_since(0, v1).schema.has_value());
+    BOOST_TEST(m.delta_since(0, v1).schema_version == v1);
+    BOOST_TEST(m.delta_since(0, v1).documents.size() == 1u);
+
+    const auto changed = obj(R"({"schemaVersion":2,"sequences":{"x":1}})");
+    m.transaction([&](storage_txn& t) { t.set_schema(changed); });
+    const auto d = m.delta_since(0, v1);
+    BOOST_TEST(d.schema_version != v1);
+    BOOST_REQUIRE(d.schema.has_value());
+    BOOST_TEST(deep_equal(*d.schema, changed));
+    BOOST_TEST(!m.delta_since(0, d.schema_version).schema.has_value());
+
+    // A rolled-back change still counts as one: sending the schema once more
+    // is harmless, missing a change is not.
+    const auto v2 = m.schema_version();
+    try {
+        m.transaction([](storage_txn& t) {
+            t.set_schema(obj(R"({"schemaVersion":2,"sequences":{"x":2}})"));
+            throw std::runtime_error("rolled back");
+        });
+    } catch (const std::runtime_error&) {
+    }
+    const auto after = m.delta_since(0, v2);
+    BOOST_REQUIRE(after.schema.has_value());
+    BOOST_TEST(deep_equal(*after.schema, changed));
+}
+
 BOOST_AUTO_TEST_CASE(delta_since_is_full_before_history_or_from_the_future) {
     auto s = base_snapshot();
     s.document_clock = 10;
@@ -101,8 +133,9 @@ BOOST_AUTO_TEST_CASE(delta_since_is_full_before_history_or_from_the_future) {
     s.documents = {{rec("shape:a"), 3}};
     s.tombstones = {{"shape:x", 7}};
     core::memory_storage m(s);
-    const auto d = m.delta_since(4);
+    const auto d = m.delta_since(4, m.schema_version());
     BOOST_TEST(d.full);
+    BOOST_TEST(d.schema.has_value()); // a full delta replaces everything
     BOOST_TEST(d.documents.size() == 1u);
     BOOST_TEST(d.tombstones.size() == 1u);
     BOOST_TEST(!m.delta_since(5).full);

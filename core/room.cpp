@@ -11,11 +11,13 @@
 #include "proto/codec.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 
 namespace tlsync::core {
 
 using detail::room_session;
+using detail::log_chunk;
 
 std::string_view to_string(session_state s) noexcept {
     switch (s) {
@@ -309,6 +311,7 @@ void room::on_timer(timestamp now) {
         auto it = sessions_.find(id);
         if (it != sessions_.end() && it->second->flush_at == t) flush_data(*it->second);
     }
+    if (flush_queue_.empty()) release_logs();
     if (prune_at_ && *prune_at_ <= now) prune_sessions(now);
     if (tombstone_prune_at_ && *tombstone_prune_at_ <= now) {
         tombstone_prune_at_.reset();
@@ -344,7 +347,7 @@ void room::send_data(room_session& s, shared_text event) {
         return;
     }
     if (s.flush_at) {
-        s.outstanding.push_back(std::move(event));
+        s.outstanding.emplace_back(std::move(event));
         return;
     }
     // RB1: the first message after a quiet period goes out at once and opens
@@ -352,6 +355,43 @@ void room::send_data(room_session& s, shared_text event) {
     actions_.emplace_back(send_action{s.ref(), {outbound_kind::data, {std::move(event)}}});
     s.flush_at = now_ + config_.data_debounce;
     flush_queue_.emplace_back(*s.flush_at, s.id);
+}
+
+namespace {
+
+// A broadcast log grows in chunks of this size (or one event's, if larger).
+constexpr std::size_t log_chunk_bytes = 64 * 1024;
+
+} // namespace
+
+void room::queue_broadcast(room_session& s, broadcast_text& event) {
+    if (!s.flush_at) {
+        send_data(s, event.text); // the immediate case: the encoding itself is shared
+        return;
+    }
+    if (!event.chunk) { // the first open window to need it: into the log
+        auto& log = *event.log;
+        const std::string_view text = *event.text;
+        if (!log || log->capacity - log->size < text.size() + 1)
+            log = std::make_shared<log_chunk>(std::max(log_chunk_bytes, text.size() + 1));
+        char* at = log->data.get() + log->size;
+        std::memcpy(at, text.data(), text.size());
+        at[text.size()] = ',';
+        log->size += text.size() + 1;
+        event.chunk = log;
+        event.logged = std::string_view(at, text.size());
+    }
+    // The patch right after the window's last span in the same chunk (what
+    // lay between went to this session too) extends it: no allocation.
+    if (!s.outstanding.empty()) {
+        auto& last = s.outstanding.back();
+        if (last.owner.get() == event.chunk.get() &&
+            last.bytes.data() + last.bytes.size() + 1 == event.logged.data()) {
+            last.bytes = std::string_view(last.bytes.data(), last.bytes.size() + 1 + event.logged.size());
+            return;
+        }
+    }
+    s.outstanding.emplace_back(event.chunk, event.logged);
 }
 
 void room::flush_data(room_session& s) {
@@ -362,13 +402,21 @@ void room::flush_data(room_session& s) {
         cancel_session(s.id, now_);
         return;
     }
-    // The events move into a vector of their own size; `outstanding` keeps its
-    // capacity for the next window (a busy room refills it 60 times a second).
+    // The slices move into a vector of their own size; `outstanding` keeps
+    // its capacity for the next window (a busy room refills it 60 times a second).
     outbound_message m{outbound_kind::data, {std::make_move_iterator(s.outstanding.begin()),
                                              std::make_move_iterator(s.outstanding.end())}};
     s.outstanding.clear();
     if (s.outstanding.capacity() > 256) s.outstanding.shrink_to_fit();
     actions_.emplace_back(send_action{s.ref(), std::move(m)});
+}
+
+void room::release_logs() noexcept {
+    // No window is open: the next broadcast that meets one starts a new
+    // chunk, and the spans already sent keep theirs alive until written.
+    plain_log_.reset();
+    for (auto& [key, weak] : groups_)
+        if (auto g = weak.lock()) g->log.reset();
 }
 
 void room::send_custom_message(std::string_view session_id, const json::value& data) {
@@ -391,6 +439,7 @@ void room::close(std::optional<std::uint16_t> code, std::string_view reason) {
             actions_.emplace_back(close_action{s->ref(), code, std::string(reason)});
     sessions_.clear();
     flush_queue_.clear();
+    release_logs();
     prune_at_.reset();
     tombstone_prune_at_.reset();
 }

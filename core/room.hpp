@@ -103,6 +103,7 @@ public:
 namespace detail {
 struct room_session;
 struct schema_group;
+struct log_chunk;
 } // namespace detail
 
 class room {
@@ -175,7 +176,17 @@ private:
                                     const proto::connect_request& msg, const storage_txn& txn);
     shared_text full_state_text(const storage_txn& txn, std::int64_t clock);
     void send_data(detail::room_session& s, shared_text event);
+    // A broadcast event, encoded once, and where it sits in its log once a
+    // session with an open window needed it there.
+    struct broadcast_text {
+        shared_text text;
+        std::shared_ptr<detail::log_chunk>* log = nullptr; // the log it goes to
+        std::shared_ptr<detail::log_chunk> chunk;          // where it went
+        std::string_view logged;                           // its bytes there
+    };
+    void queue_broadcast(detail::room_session& s, broadcast_text& event);
     void flush_data(detail::room_session& s);
+    void release_logs() noexcept;
     void cancel_session(std::string_view session_id, timestamp now);
     void remove_session(std::string_view session_id, std::string_view fatal_reason = {});
     void force_all_reconnect();
@@ -215,6 +226,12 @@ private:
     mutable std::optional<bool> can_emit_string_append_;
     // broadcast_patch's recipients, reused from push to push.
     std::vector<detail::room_session*> broadcast_targets_;
+    // The log of patches for sessions on the server's encoding: a patch that
+    // meets an open debounce window is appended once ("event,") and windows
+    // hold spans of it, so a busy room's broadcast costs one append and one
+    // span extension per recipient, no reference count, and a window's frame
+    // is written from the log without a copy. Let go when no window is open.
+    std::shared_ptr<detail::log_chunk> plain_log_;
     std::vector<room_action> actions_;
     std::int64_t last_document_clock_ = 0;
     std::uint64_t change_subscription_ = 0;

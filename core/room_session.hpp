@@ -6,6 +6,7 @@
 #include "core/schema.hpp"
 
 #include <deque>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,6 +21,18 @@ struct sync_error : std::runtime_error {
     std::string_view reason;
 };
 
+// Part of a broadcast log: "event,event,..." appended in a buffer of fixed
+// capacity. The room appends past `size` while writers on other threads read
+// spans before it (handed to them through a strand post), so the buffer never
+// moves; a full chunk is replaced by a new one and freed with its last span.
+struct log_chunk {
+    explicit log_chunk(std::size_t capacity)
+        : data(std::make_unique_for_overwrite<char[]>(capacity)), capacity(capacity) {}
+    std::unique_ptr<char[]> data;
+    std::size_t capacity;
+    std::size_t size = 0;
+};
+
 // Sessions that connected with the same serialized schema share one group:
 // its migration plan is computed once, and a broadcast is migrated and
 // encoded once per group instead of once per session.
@@ -27,6 +40,10 @@ struct schema_group {
     std::string key; // the client's serialized schema as JSON text
     json::object serialized;
     migration_plan plan;
+    // Broadcasts encoded for this group and waiting in some session's open
+    // debounce window (see room::queue_broadcast); only for a group that
+    // requires down migrations, the others share the room's plain log.
+    std::shared_ptr<log_chunk> log;
     [[nodiscard]] bool requires_down_migrations() const noexcept { return !plan.empty(); }
 };
 
@@ -44,9 +61,11 @@ struct room_session {
     std::int64_t protocol_version = 0;
     std::shared_ptr<schema_group> group; // set once connected
 
-    // RB1: the debounce window for data messages is open until flush_at.
+    // RB1: the debounce window for data messages is open until flush_at;
+    // what it collected, in order: this session's own messages (push
+    // results) and spans of broadcast logs (consecutive patches in one span).
     std::optional<timestamp> flush_at;
-    std::vector<shared_text> outstanding;
+    std::vector<text_slice> outstanding;
 
     [[nodiscard]] socket_ref ref() const { return {id, socket_id}; }
     [[nodiscard]] bool requires_down_migrations() const noexcept {

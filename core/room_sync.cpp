@@ -289,8 +289,8 @@ std::optional<proto::network_diff> room::migrate_diff(const schema_group& group,
 void room::broadcast_patch(const forward_diff& diff, const proto::network_diff* unmigrated,
                            std::string_view source_session_id, bool legacy_append_mode) {
     // Encode once for everyone on the server's schema, once per other group.
-    shared_text plain;
-    std::unordered_map<const schema_group*, shared_text> migrated;
+    broadcast_text plain{nullptr, &plain_log_, nullptr, {}};
+    std::unordered_map<const schema_group*, broadcast_text> migrated;
     auto encode_patch = [&](const proto::network_diff& d) {
         return make_shared_text(proto::encode_patch(d, last_document_clock_));
     };
@@ -308,34 +308,32 @@ void room::broadcast_patch(const forward_diff& diff, const proto::network_diff* 
 
     for (auto* target : targets) {
         auto& s = *target;
-        const auto& id = s.id;
         if (s.state != session_state::connected) continue;
         if (!s.socket_open) {
-            cancel_session(id, now_);
+            cancel_session(s.id, now_);
             continue;
         }
-        shared_text text;
         if (!s.requires_down_migrations()) {
-            if (!plain) {
+            if (!plain.text) {
                 if (unmigrated) // already computed in the right append mode
-                    plain = encode_patch(*unmigrated);
+                    plain.text = encode_patch(*unmigrated);
                 else
-                    plain = encode_patch(network_diff_of(diff, legacy_append_mode));
+                    plain.text = encode_patch(network_diff_of(diff, legacy_append_mode));
             }
-            text = plain;
+            queue_broadcast(s, plain);
         } else {
             auto& cached = migrated[s.group.get()];
-            if (!cached) {
+            if (!cached.text) {
                 auto d = migrate_diff(*s.group, diff, nullptr, legacy_append_mode);
                 if (!d) { // RB4: only this session goes
-                    reject_session(std::string(id), proto::close_reason::client_too_old);
+                    reject_session(std::string(s.id), proto::close_reason::client_too_old);
                     continue;
                 }
-                cached = encode_patch(*d);
+                cached.text = encode_patch(*d);
+                cached.log = &s.group->log;
             }
-            text = cached;
+            queue_broadcast(s, cached);
         }
-        send_data(s, std::move(text));
     }
     targets.clear();
     broadcast_targets_ = std::move(targets);

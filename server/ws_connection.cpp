@@ -77,6 +77,10 @@ constexpr std::size_t per_message_overhead = 512;
 // Data messages queued together are joined into frames of at most this size
 // (a single larger message still goes as one frame).
 constexpr std::size_t max_coalesced_frame_bytes = 256 * 1024;
+// A data message alone with at most this many fragments is written as a
+// buffer sequence (prefix, fragments, separators, suffix: one sendmsg) rather
+// than copied into the write buffer.
+constexpr std::size_t max_fragments_alone = 8;
 
 std::atomic<std::uint64_t> next_socket_id{1};
 
@@ -362,13 +366,14 @@ private:
     // its bytes; returns the queued bytes it accounts for. Data messages
     // queued together become one frame in one reused buffer, so a frame is
     // one contiguous write (one sendmsg) however many patches it carries.
-    // Other kinds (connect, pong, custom) have a fragment or three and are
-    // sent from their own shared bytes: a 5 MB connect is not copied.
+    // A message alone (a connect, a pong, or one data message, which the room
+    // already joined into one fragment) is sent from its own shared bytes: a
+    // 5 MB connect is not copied, nor is a busy room's batch.
     std::size_t take_frame() {
         frame_.clear();
         const std::size_t run =
             core::data_run_length(queue_.begin(), queue_.end(), max_coalesced_frame_bytes);
-        if (run == 0) {
+        if (run == 0 || (run == 1 && queue_.front().parts.size() <= max_fragments_alone)) {
             sending_ = std::move(queue_.front());
             queue_.erase(queue_.begin());
             sending_.for_each_fragment([&](std::string_view f) { frame_.emplace_back(f.data(), f.size()); });

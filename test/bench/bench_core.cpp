@@ -5,7 +5,8 @@
 //
 // Every workload runs twice on identical, deterministic rooms: a timed pass
 // (latency, throughput, allocations) and an accounting pass that also tracks
-// which shared_text payloads are distinct, which would otherwise skew timing.
+// which payload bytes are distinct (a shared text, or the part of a room's
+// broadcast log not seen before), which would otherwise skew timing.
 
 #include "core/memory_storage.hpp"
 #include "core/room.hpp"
@@ -311,7 +312,13 @@ struct consumer {
     std::uint64_t unique_bytes = 0, unique_texts = 0;
     // weak_ptr keeps a make_shared block's address reserved while the entry
     // exists, so a reused address is never mistaken for a payload seen before.
-    std::unordered_map<const std::string*, std::weak_ptr<const std::string>> seen;
+    // Per owner: the end of the bytes counted so far (a broadcast log is
+    // appended to and read in spans; a whole text is one span).
+    struct seen_owner {
+        std::weak_ptr<const void> owner;
+        const char* end = nullptr;
+    };
+    std::unordered_map<const void*, seen_owner> seen;
 
     void take(std::vector<core::room_action>&& acts) {
         actions += acts.size();
@@ -321,15 +328,20 @@ struct consumer {
             ++sends;
             delivered += s->message.size();
             if (!track_unique) continue;
-            for (const auto& p : s->message.parts)
-                if (seen.try_emplace(p.get(), p).second) {
-                    unique_bytes += p->size();
-                    ++unique_texts;
+            for (const auto& p : s->message.parts) {
+                auto [it, fresh] = seen.try_emplace(p.owner.get(), seen_owner{p.owner, nullptr});
+                if (fresh) ++unique_texts;
+                const char* end = p.bytes.data() + p.bytes.size();
+                const char* from = it->second.end ? std::max(it->second.end, p.bytes.data()) : p.bytes.data();
+                if (end > from) {
+                    unique_bytes += static_cast<std::uint64_t>(end - from);
+                    it->second.end = end;
                 }
+            }
         }
     }
     void purge() {
-        std::erase_if(seen, [](const auto& e) { return e.second.expired(); });
+        std::erase_if(seen, [](const auto& e) { return e.second.owner.expired(); });
     }
 };
 

@@ -235,6 +235,84 @@ BOOST_AUTO_TEST_CASE(RB1_data_messages_debounced_into_one_frame) {
     BOOST_TEST(h.frames("b")[1].as_object().at("data").as_array().size() == 2u);
 }
 
+// A window holds spans of the room's broadcast logs and the session's own
+// results; the frame must give them back in the order they happened, per
+// encoding (an older client's group has a log of its own).
+BOOST_AUTO_TEST_CASE(RB1_window_keeps_the_order_of_patches_and_own_results) {
+    room_harness h;
+    auto v1 = h.schema().serialize();
+    v1["sequences"].as_object()["com.test.shape"] = 1;
+    auto a = h.connect("a");
+    auto b = h.connect("b");
+    h.connect("old", -1, false, v1);
+    h.push(a, 1, put_shape1); // goes out at once and opens every window
+    for (const char* sid : {"a", "b", "old"}) h.frames(sid).clear();
+    auto put = [](int n) {
+        return R"({"shape:)" + std::to_string(n) + R"(":["put",{"id":"shape:)" + std::to_string(n) +
+               R"(","typeName":"shape","props":{"x":)" + std::to_string(n) + "}}]}";
+    };
+    h.push(b, 1, put(2));
+    h.push(a, 2, put(3));
+    h.push(a, 3, put(4));
+    h.push(b, 2, put(5));
+    h.push(b, 3, put(6));
+    h.advance(20ms);
+    // (type, the shape it is about) in frame order
+    auto seen = [&](const std::string& sid) {
+        std::vector<std::string> out;
+        BOOST_REQUIRE_EQUAL(h.frames(sid).size(), 1u);
+        for (const auto& e : h.frames(sid)[0].as_object().at("data").as_array()) {
+            const auto& o = e.as_object();
+            if (o.at("type") == "push_result")
+                out.push_back("result " + std::to_string(o.at("clientClock").as_int64()));
+            else
+                for (const auto& [id, op] : o.at("diff").as_object()) out.push_back(std::string(id));
+        }
+        return out;
+    };
+    BOOST_TEST(seen("a") == (std::vector<std::string>{"shape:2", "result 2", "result 3", "shape:5",
+                                                      "shape:6"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(seen("b") == (std::vector<std::string>{"result 1", "shape:3", "shape:4", "result 2",
+                                                      "result 3"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(seen("old") == (std::vector<std::string>{"shape:2", "shape:3", "shape:4", "shape:5",
+                                                        "shape:6"}),
+               boost::test_tools::per_element());
+    // the older client's patches are its own encoding (no color prop)
+    const auto& old_first = h.frames("old")[0].as_object().at("data").as_array()[0].as_object();
+    BOOST_TEST(!old_first.at("diff").as_object().at("shape:2").as_array().at(1).as_object()
+                    .at("props").as_object().contains("color"));
+    // a quiet spell, then the next message goes out at once again
+    h.advance(1s);
+    h.push(a, 4, put(7));
+    BOOST_TEST(h.frames("b").size() == 2u);
+}
+
+// Broadcasts past the log's rotation size inside one window: the window's
+// spans cross logs and the frame still carries every patch, whole.
+BOOST_AUTO_TEST_CASE(RB1_window_spans_more_than_one_log) {
+    room_harness h;
+    auto a = h.connect("a");
+    h.connect("b");
+    h.push(a, 1, put_shape1);
+    h.frames("b").clear();
+    const std::string big(400 * 1024, 'x');
+    for (int i = 0; i < 6; ++i)
+        h.push(a, 2 + i, R"({"shape:1":["patch",{"props":["patch",{"text":["put",")" + big +
+                             std::to_string(i) + R"("]}]}]})");
+    h.advance(20ms);
+    BOOST_REQUIRE_EQUAL(h.frames("b").size(), 1u);
+    const auto& events = h.frames("b")[0].as_object().at("data").as_array();
+    BOOST_REQUIRE_EQUAL(events.size(), 6u);
+    for (int i = 0; i < 6; ++i) {
+        const auto& text = events[i].as_object().at("diff").as_object().at("shape:1").as_array()[1]
+                               .as_object().at("props").as_array()[1].as_object().at("text")
+                               .as_array()[1].as_string();
+        BOOST_TEST(text == big + std::to_string(i));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(RB2_pong_skips_the_buffer_other_messages_flush_it) {
     room_harness h;
     auto a = h.connect("a");
@@ -279,11 +357,11 @@ BOOST_AUTO_TEST_CASE(RB1_one_encoding_shared_by_every_recipient) {
     (void)h.room().take_actions();
     h.room().handle_message(a, proto::decode_client_message(
         std::string(R"({"type":"push","clientClock":1,"diff":)") + std::string(put_shape1) + "}").value(), h.now());
-    std::vector<const std::string*> patch_texts;
+    std::vector<const char*> patch_texts;
     const auto actions = h.room().take_actions();
     for (const auto& act : actions)
         if (auto* s = std::get_if<core::send_action>(&act); s && s->to.session_id != "a")
-            patch_texts.push_back(s->message.parts.at(0).get());
+            patch_texts.push_back(s->message.parts.at(0).bytes.data());
     BOOST_REQUIRE(patch_texts.size() == 5u);
     for (auto* p : patch_texts) BOOST_TEST(p == patch_texts[0]);
 }
@@ -343,10 +421,10 @@ BOOST_AUTO_TEST_CASE(MG3_equal_schema_sessions_share_one_encoding) {
     (void)h.room().take_actions();
     h.room().handle_message(a, proto::decode_client_message(
         std::string(R"({"type":"push","clientClock":1,"diff":)") + std::string(put_shape1) + "}").value(), h.now());
-    std::vector<const std::string*> texts;
+    std::vector<const char*> texts;
     for (const auto& act : h.room().take_actions())
         if (auto* s = std::get_if<core::send_action>(&act); s && s->to.session_id != "a")
-            texts.push_back(s->message.parts.at(0).get());
+            texts.push_back(s->message.parts.at(0).bytes.data());
     BOOST_REQUIRE(texts.size() == 2u);
     BOOST_TEST(texts[0] == texts[1]);
 }

@@ -346,7 +346,8 @@ private:
         const pg_params none;
         pg_rows rows;
         while (!p.reader_done) {
-            auto st = co_await sql.exec("SELECT pg_current_wal_flush_lsn()", none, &rows, 10 * cfg_.flush_poll_interval);
+            const auto timeout = 10 * cfg_.flush_poll_interval;
+            auto st = co_await sql.exec("SELECT pg_current_wal_flush_lsn()", none, &rows, timeout);
             if (!st) {
                 p.batching.forget_server_flush();
                 if (!p.reader_done)
@@ -354,7 +355,8 @@ private:
                               {{"error", st.error}});
                 co_return;
             }
-            if (auto at = pg::lsn::parse(rows.get(0, 0).value_or(""))) p.batching.on_server_flush(*at, stream_now());
+            if (auto at = pg::lsn::parse(rows.get(0, 0).value_or("")))
+                p.batching.on_server_flush(*at, stream_now());
             if (p.reader_done) co_return;
             p.poll.expires_after(cfg_.flush_poll_interval);
             (void)co_await p.poll.async_wait(net::as_tuple(net::use_awaitable));

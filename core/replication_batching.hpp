@@ -51,7 +51,8 @@ public:
     explicit batching_policy(batching_config cfg = {}) noexcept : cfg_(cfg) {}
 
     // The server's flushed WAL position as read at `now`. Positions only
-    // move forward; an older report (a slow reply overtaken) is ignored.
+    // move forward: a lower reading keeps the higher position, with the
+    // newer time.
     void on_server_flush(lsn flushed, stream_time now) noexcept;
     // The position can no longer be read (the side connection failed).
     void forget_server_flush() noexcept { flushed_.reset(); }

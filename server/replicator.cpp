@@ -214,7 +214,6 @@ private:
                                        slot_param, &slot, qt);
             !s)
             co_return s.error;
-        sql.close();
         pg::lsn confirmed;
         if (slot.rows() == 0) {
             pg_rows created;
@@ -268,14 +267,16 @@ private:
         }
         set_state("streaming");
         log::info("replicator: streaming", {{"slot", cfg_.slot_name}, {"from", meta.recorded.to_string()}});
-        co_return co_await stream(repl, pg::replication_stream(meta.recorded, cfg_.stream, stream_now()));
+        // `sql` stays open: the poller reads the server's WAL position on it.
+        co_return co_await stream(repl, sql, pg::replication_stream(meta.recorded, cfg_.stream, stream_now()));
     }
 
     // What the reader has decoded and the recorder has not yet taken. The
-    // two coroutines share it on the strand; each wakes the other with a
-    // timer used as a condition variable (expires at max, cancel to signal).
+    // coroutines share it on the strand; each wakes another with a timer
+    // used as a condition variable (expires at max, cancel to signal).
     struct pipeline {
-        explicit pipeline(net::strand<net::any_io_executor>& strand) : work(strand), drained(strand) {
+        pipeline(net::strand<net::any_io_executor>& strand, pg::batching_config b)
+            : batching(b), work(strand), drained(strand), poll(strand) {
             work.expires_at(steady::time_point::max());
             drained.expires_at(steady::time_point::max());
         }
@@ -283,22 +284,31 @@ private:
         std::vector<pg::logical_message> msgs;
         std::optional<pg::lsn> advance; // an idle advance to record, then acknowledge
         std::size_t rows = 0;           // changes in `batch`
+        pg::stream_time oldest{};       // when the pipeline last went from empty to not
+        pg::batching_policy batching;   // when the recorder takes it
         bool reader_done = false;
         std::string error;              // the recorder failed: the session ends
         net::steady_timer work;         // the recorder waits here for a batch
         net::steady_timer drained;      // the reader waits here when `rows` is at its bound
+        net::steady_timer poll;         // the poller waits here between readings
         [[nodiscard]] bool empty() const noexcept { return batch.empty() && msgs.empty() && !advance; }
+        void arriving() {
+            if (empty()) oldest = stream_now();
+        }
     };
 
     // Carries out the stream's actions; a non-empty result ends the session.
     net::awaitable<std::string> act(pg::replication_stream& s, pg_connection& repl, pipeline& p) {
         for (auto& a : s.take_actions()) {
             if (auto* d = std::get_if<pg::stream_action::deliver>(&a)) {
+                p.arriving();
                 p.rows += d->t.changes.size() + 1;
                 p.batch.push_back(std::move(d->t));
             } else if (auto* adv = std::get_if<pg::stream_action::advance>(&a)) {
+                p.arriving();
                 p.advance = std::max(p.advance.value_or(pg::lsn{}), adv->to);
             } else if (auto* m = std::get_if<pg::stream_action::message>(&a)) {
+                p.arriving();
                 p.msgs.push_back(std::move(m->m));
             } else if (auto* st = std::get_if<pg::stream_action::send_status>(&a)) {
                 st->status.client_time = pg::to_pg_time(std::chrono::system_clock::now());
@@ -318,11 +328,39 @@ private:
     // and the recorder takes everything that arrived meanwhile as its next
     // batch (group commit: one SQLite commit however many transactions).
     // Acknowledgements the recorder earns are sent by the reader's next
-    // act(), at the latest at its next timer.
-    net::awaitable<std::string> stream(pg_connection& repl, pg::replication_stream s) {
+    // act(), at the latest at its next timer. While the poller sees the
+    // stream far behind the server, the recorder lets batches grow.
+    net::awaitable<std::string> stream(pg_connection& repl, pg_connection& sql, pg::replication_stream s) {
         using namespace net::experimental::awaitable_operators;
-        pipeline p(strand_);
-        co_return co_await (read_loop(repl, s, p) && record_loop(s, p));
+        auto b = cfg_.batching;
+        // The reader pauses at max_pending_rows: a batch must not wait for more.
+        b.catch_up_rows = std::min(b.catch_up_rows, cfg_.max_pending_rows);
+        pipeline p(strand_, b);
+        co_return co_await (read_loop(repl, s, p) && record_loop(s, p) && poll_loop(sql, p));
+    }
+
+    // Reads the server's flushed WAL position for the batching policy until
+    // the reader is done. A failure only costs the policy its signal (it
+    // falls back to recording at once): the stream goes on.
+    net::awaitable<void> poll_loop(pg_connection& sql, pipeline& p) {
+        const pg_params none;
+        pg_rows rows;
+        while (!p.reader_done) {
+            const auto timeout = 10 * cfg_.flush_poll_interval;
+            auto st = co_await sql.exec("SELECT pg_current_wal_flush_lsn()", none, &rows, timeout);
+            if (!st) {
+                p.batching.forget_server_flush();
+                if (!p.reader_done)
+                    log::warn("replicator: cannot read the server's WAL position; batches stay small",
+                              {{"error", st.error}});
+                co_return;
+            }
+            if (auto at = pg::lsn::parse(rows.get(0, 0).value_or("")))
+                p.batching.on_server_flush(*at, stream_now());
+            if (p.reader_done) co_return;
+            p.poll.expires_after(cfg_.flush_poll_interval);
+            (void)co_await p.poll.async_wait(net::as_tuple(net::use_awaitable));
+        }
     }
 
     net::awaitable<std::string> read_loop(pg_connection& repl, pg::replication_stream& s, pipeline& p) {
@@ -331,6 +369,7 @@ private:
             ~finish() {
                 p.reader_done = true;
                 p.work.cancel();
+                p.poll.cancel();
             }
         } on_exit{p};
         for (;;) {
@@ -384,6 +423,15 @@ private:
             // Once the reader is gone, what it left unrecorded is dropped: it
             // was never acknowledged, so the next session receives it again.
             if (p.reader_done) co_return;
+            // Catching up, the batch may wait to grow; the reader wakes us
+            // (cancels `work`) whenever it adds to it, and we ask again.
+            const auto now = stream_now();
+            const bool catching_up = p.batching.catching_up(s.server_wal_end(), now);
+            if (const auto at = p.batching.take_at(p.rows, p.oldest, s.server_wal_end(), now); at > now) {
+                p.work.expires_at(to_steady(at));
+                (void)co_await p.work.async_wait(net::as_tuple(net::use_awaitable));
+                continue;
+            }
             auto batch = std::exchange(p.batch, {});
             auto msgs = std::exchange(p.msgs, {});
             const auto advance = std::exchange(p.advance, std::nullopt);
@@ -414,6 +462,8 @@ private:
                     if (h_.on_transaction) h_.on_transaction(t);
                 s.on_recorded(end, stream_now());
                 std::lock_guard lock(stats_mutex_);
+                ++stats_.batches;
+                if (catching_up) ++stats_.catch_up_batches;
                 stats_.transactions += batch.size();
                 stats_.recorded = end.to_string();
                 stats_.server_wal_end = s.server_wal_end().to_string();

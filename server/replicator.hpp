@@ -12,7 +12,14 @@
 // broke), START_REPLICATION from the recorded LSN. Any error or 10 s without
 // a message ends the session; the actor reboots after a backoff (doubling,
 // capped), for as long as it runs.
+//
+// While streaming, three coroutines share the strand: the reader decodes
+// into a pipeline, the recorder records what it holds (as one batch, when
+// core::pg::batching_policy says so) and hands deliveries on, and a poller
+// reads pg_current_wal_flush_lsn() on the session's SQL connection, which
+// tells the policy whether the stream is catching up.
 
+#include "core/replication_batching.hpp"
 #include "core/replication_history.hpp"
 #include "core/replication_stream.hpp"
 
@@ -47,6 +54,10 @@ struct replicator_config {
     std::chrono::milliseconds user_idle{600'000};
     std::size_t max_batch = 1000;               // CopyData messages decoded per turn on the strand
     std::size_t max_pending_rows = 50'000;      // decoded, unrecorded changes before reading pauses
+    // Batches grow while the stream catches up (see core/replication_batching.hpp);
+    // the server's flushed WAL position is read this often on a side connection.
+    core::pg::batching_config batching;
+    std::chrono::milliseconds flush_poll_interval{100};
 };
 
 struct replicator_stats {
@@ -56,6 +67,8 @@ struct replicator_stats {
     std::string epoch;
     std::uint64_t sessions = 0; // streaming sessions started
     std::uint64_t transactions = 0;
+    std::uint64_t batches = 0;           // recorded batches (SQLite commits of transactions)
+    std::uint64_t catch_up_batches = 0;  // of which taken while catching up
     std::uint64_t redelivered = 0;
     std::uint64_t sequence_breaks = 0;
     std::string last_error;

@@ -180,6 +180,8 @@ net::awaitable<boost::json::object> replicator_diagnostics(std::shared_ptr<repli
                                          {"epoch", st.epoch},
                                          {"sessions", st.sessions},
                                          {"transactions", st.transactions},
+                                         {"batches", st.batches},
+                                         {"catchUpBatches", st.catch_up_batches},
                                          {"redelivered", st.redelivered},
                                          {"sequenceBreaks", st.sequence_breaks},
                                          {"lastError", st.last_error}};

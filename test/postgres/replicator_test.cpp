@@ -1,7 +1,8 @@
 // server/replicator against the test cluster: changes arrive in order with
 // their commit LSNs and are acknowledged; a Postgres restart mid-stream
 // loses and duplicates nothing; a restarted replicator resumes from what it
-// recorded; a dropped slot starts a new epoch.
+// recorded; a dropped slot starts a new epoch; a backlog is recorded in
+// catch-up batches, and the stream goes back to recording at once.
 
 #include "pg_test_util.hpp"
 
@@ -302,6 +303,63 @@ BOOST_AUTO_TEST_CASE(a_dropped_slot_starts_a_new_epoch) {
     insert_user(db, 3);
     BOOST_REQUIRE(eventually([&] { return obs.user_inserts().size() >= 1; }, 10s));
     BOOST_TEST(obs.user_inserts() == std::vector<std::string>{"u3"});
+    stop(*r);
+}
+
+BOOST_AUTO_TEST_CASE(a_backlog_is_recorded_in_catch_up_batches_then_live_again) {
+    auto conninfo = fresh_database("t_catch_up");
+    state_dir dir;
+    pg_client db(conninfo);
+    {
+        observed obs;
+        io_threads t;
+        auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(),
+                                         config_for(conninfo, dir, "t_catch_up"), obs.handlers());
+        r->start();
+        BOOST_REQUIRE(wait_streaming(*r));
+        stop(*r);
+    }
+    // ~20,000 rows in 200 transactions while nobody streams: a few MB of WAL.
+    constexpr int n = 20'000, per_tx = 100;
+    for (int from = 1; from <= n; from += per_tx)
+        db.exec("INSERT INTO \"user\" (id, \"createdAt\", \"updatedAt\") SELECT 'u' || g, 1, 1 "
+                "FROM generate_series(" +
+                std::to_string(from) + ", " + std::to_string(from + per_tx - 1) + ") g");
+    const auto backlog_end = lsn_of(db, "SELECT pg_current_wal_flush_lsn()");
+
+    observed obs;
+    io_threads t;
+    auto cfg = config_for(conninfo, dir, "t_catch_up");
+    cfg.batching.enter_behind_bytes = 256 * 1024;
+    cfg.batching.leave_behind_bytes = 64 * 1024;
+    cfg.batching.catch_up_rows = 2'000;
+    cfg.batching.catch_up_wait = 200ms;
+    cfg.flush_poll_interval = 20ms;
+    auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(), cfg, obs.handlers());
+    r->start();
+    BOOST_REQUIRE(eventually([&] { return obs.user_inserts().size() >= n; }, 60s));
+    auto ids = obs.user_inserts();
+    BOOST_REQUIRE(ids.size() == static_cast<std::size_t>(n));
+    for (int i = 1; i <= n; ++i)
+        if (ids[i - 1] != uid(i)) BOOST_FAIL("row " << i << " is " << ids[i - 1]);
+    const auto st = r->stats();
+    BOOST_TEST(st.catch_up_batches >= 1u);
+    BOOST_TEST(st.batches < st.transactions);
+    // Everything recorded is acknowledged.
+    BOOST_TEST(eventually([&] {
+        auto c = db.try_exec(
+            "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 't_catch_up'");
+        return c && pg::lsn::parse(*c).value_or(pg::lsn{}) >= backlog_end;
+    }, 10s));
+
+    // Caught up: a single change is recorded at once, not held for a batch.
+    const auto before = r->stats().catch_up_batches;
+    std::this_thread::sleep_for(100ms); // a poll after the catch-up
+    const auto t0 = std::chrono::steady_clock::now();
+    insert_user(db, n + 1);
+    BOOST_REQUIRE(eventually([&] { return obs.user_inserts().size() >= n + 1; }, 10s));
+    BOOST_TEST((std::chrono::steady_clock::now() - t0 < cfg.batching.catch_up_wait));
+    BOOST_TEST(r->stats().catch_up_batches == before);
     stop(*r);
 }
 

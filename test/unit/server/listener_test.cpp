@@ -219,30 +219,41 @@ BOOST_AUTO_TEST_CASE(shutdown_closes_sessions_with_1012_and_cuts_idle_connection
     std::promise<void> connected;
     std::uint16_t code = 0;
     bool idle_cut = false;
+    std::string stage = "start", failure;
     std::thread client([&] {
-        code = run_client<std::uint16_t>([&]() -> net::awaitable<std::uint16_t> {
-            auto ex = co_await net::this_coro::executor;
-            // An idle keep-alive HTTP connection...
-            beast::tcp_stream idle(ex);
-            co_await idle.async_connect(s->endpoint(), net::use_awaitable);
-            beast::flat_buffer buffer;
-            (void)co_await roundtrip(idle, buffer, http::verb::get, "/healthz");
-            // ...and a websocket session.
-            ws_stream ws(ex);
-            co_await ws_open(ws, s->endpoint(), "/connect/room1?sessionId=tab1");
-            connected.set_value();
-            const auto code = co_await ws_read_until_closed(ws);
-            char byte;
-            auto [ec, n] = co_await idle.async_read_some(net::buffer(&byte, 1), use_tuple);
-            idle_cut = ec == net::error::eof || ec == net::error::connection_reset;
-            co_return code;
-        });
+        try {
+            code = run_client<std::uint16_t>([&]() -> net::awaitable<std::uint16_t> {
+                auto ex = co_await net::this_coro::executor;
+                // An idle keep-alive HTTP connection...
+                beast::tcp_stream idle(ex);
+                stage = "idle connect";
+                co_await idle.async_connect(s->endpoint(), net::use_awaitable);
+                beast::flat_buffer buffer;
+                stage = "idle request";
+                (void)co_await roundtrip(idle, buffer, http::verb::get, "/healthz");
+                // ...and a websocket session.
+                ws_stream ws(ex);
+                stage = "websocket handshake";
+                co_await ws_open(ws, s->endpoint(), "/connect/room1?sessionId=tab1");
+                connected.set_value();
+                stage = "websocket read";
+                const auto code = co_await ws_read_until_closed(ws);
+                char byte;
+                auto [ec, n] = co_await idle.async_read_some(net::buffer(&byte, 1), use_tuple);
+                idle_cut = ec == net::error::eof || ec == net::error::connection_reset;
+                co_return code;
+            });
+        } catch (const std::exception& e) {
+            failure = stage + ": " + e.what();
+            if (stage != "websocket read") connected.set_value();
+        }
     });
     connected.get_future().wait();
     const auto t0 = std::chrono::steady_clock::now();
     BOOST_TEST(s->stop() == 0);
     BOOST_TEST((std::chrono::steady_clock::now() - t0 < 3s));
     client.join();
+    BOOST_TEST(failure.empty(), failure);
     BOOST_TEST(code == 1012);
     BOOST_TEST(idle_cut);
 }

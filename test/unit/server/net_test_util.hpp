@@ -30,6 +30,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -60,9 +61,25 @@ public:
     const std::string& id() const noexcept override { return id_; }
 
     void join(core::socket_ref s, bool, std::weak_ptr<server::session_sink> sink) override {
-        std::lock_guard l(m_);
-        sinks_[s.socket_id] = std::move(sink);
-        events_.push_back("join:" + s.session_id);
+        std::optional<std::uint16_t> closed;
+        {
+            std::lock_guard l(m_);
+            sinks_[s.socket_id] = sink;
+            events_.push_back("join:" + s.session_id);
+            closed = closed_with_;
+        }
+        // Like room_actor: a socket that joins a room already shut down (its
+        // handshake ended just as shutdown began) is closed the same way.
+        if (closed)
+            if (auto live = sink.lock()) live->close(*closed, "");
+    }
+    // Shutdown: closes every session, and every later joiner, with `code`.
+    void close_all(std::uint16_t code) {
+        {
+            std::lock_guard l(m_);
+            closed_with_ = code;
+        }
+        for (auto& s : live_sinks()) s->close(code, "");
     }
     void message(core::socket_ref s, proto::client_message msg) override {
         auto sink = sink_of(s.socket_id);
@@ -117,6 +134,7 @@ private:
     std::mutex m_;
     std::vector<std::string> events_;
     std::map<std::uint64_t, std::weak_ptr<server::session_sink>> sinks_;
+    std::optional<std::uint16_t> closed_with_;
 };
 
 class fake_service : public server::room_service {
@@ -144,8 +162,7 @@ public:
             stopped_ = true;
             for (auto& [id, r] : rooms_) all.push_back(r);
         }
-        for (auto& r : all)
-            for (auto& s : r->live_sinks()) s->close(code, "");
+        for (auto& r : all) r->close_all(code);
         done();
     }
     std::shared_ptr<fake_room> room(const std::string& id) {

@@ -89,7 +89,8 @@ const option options[] = {
     {"max-sessions-per-room", "Limits", "N", kind::count, &config::max_sessions_per_room,
      "sessions one room serves at once; more are closed 4099 ROOM_FULL; 0: no limit", 0, 1'000'000},
     {"max-messages-per-second", "Limits", "N", kind::count, &config::max_messages_per_second,
-     "messages one session may send a second (bursts of 2N); more: 4099 RATE_LIMITED; 0: no limit", 0,
+     "messages one session or user socket may send a second (bursts of 2N); more: 4099 RATE_LIMITED "
+     "(user sockets: 1008); 0: no limit", 0,
      1'000'000},
     {"max-records-per-room", "Limits", "N", kind::count, &config::max_records_per_room,
      "records one room may hold; a push adding more: 4099 ROOM_FULL; 0: no limit", 0, 100'000'000},

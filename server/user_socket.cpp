@@ -1,5 +1,6 @@
 #include "server/user_socket.hpp"
 
+#include "core/token_bucket.hpp"
 #include "core/user_protocol.hpp"
 #include "server/http_routes.hpp"
 #include "server/log.hpp"
@@ -21,6 +22,7 @@
 
 #include <atomic>
 #include <deque>
+#include <optional>
 
 namespace tlsync::server {
 
@@ -60,6 +62,9 @@ public:
           target_(std::move(target)), peer_(std::move(peer)), id_(next_user_socket_id.fetch_add(1)),
           wake_(executor_), write_deadline_(executor_) {
         wake_.expires_at(net::steady_timer::time_point::max());
+        if (const auto rate = ctx_->cfg.max_messages_per_second; rate > 0)
+            message_rate_.emplace(static_cast<double>(rate), 2.0 * static_cast<double>(rate),
+                                  core::token_bucket::steady_now());
     }
 
     ~user_socket() override {
@@ -167,6 +172,10 @@ private:
                 if (ec != websocket::error::closed) abort();
                 co_return;
             }
+            // --max-messages-per-second, as on room sockets: past it the
+            // socket is closed (1008) and nothing more of it reaches the actor.
+            if (!closing_ && message_rate_ && !message_rate_->try_take(core::token_bucket::steady_now()))
+                rate_limited();
             if (!closing_) {
                 const std::string_view text(static_cast<const char*>(buffer.data().data()), buffer.size());
                 global_metrics().count_in(msg_type::other, text.size());
@@ -258,6 +267,16 @@ private:
         if (writing_) arm_write_deadline(ctx_->cfg.handshake_timeout);
     }
 
+    void rate_limited() {
+        const auto limit = std::to_string(ctx_->cfg.max_messages_per_second);
+        log::warn("user socket sends too fast; closing",
+                  {{"user", target_.user_id}, {"socket", std::to_string(id_)}, {"peer", peer_},
+                   {"limit", limit}});
+        global_metrics().count_rejection(reject_reason::rate_limited);
+        request_close(websocket::close_code::policy_error,
+                      "rate limited: more than " + limit + " messages a second");
+    }
+
     void request_close(std::uint16_t code, std::string_view reason) {
         if (closing_ || stopped_) return;
         closing_ = true;
@@ -311,6 +330,7 @@ private:
     std::string peer_;
     const std::uint64_t id_;
     std::shared_ptr<user_actor> actor_;
+    std::optional<core::token_bucket> message_rate_; // --max-messages-per-second
     std::deque<std::shared_ptr<const std::string>> queue_;
     std::atomic<std::size_t> queued_bytes_{0};
     std::atomic<std::size_t> queued_frames_{0};

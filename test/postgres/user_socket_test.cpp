@@ -307,6 +307,33 @@ BOOST_AUTO_TEST_CASE(malformed_frames_close_with_4099) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(a_flooding_user_socket_is_closed_with_1008) {
+    auto conninfo = fresh_database("t_users_flood");
+    pg_client db(conninfo);
+    add_user(db, "flood");
+    add_user(db, "calm");
+    user_test_server srv(conninfo, "t_users_flood", [](server::config& c) { c.max_messages_per_second = 5; });
+    BOOST_REQUIRE(srv.wait_streaming());
+    ws_client flood, calm;
+    BOOST_REQUIRE(flood.connect(srv.port(), connect_target("flood")));
+    BOOST_REQUIRE(calm.connect(srv.port(), connect_target("calm")));
+    BOOST_REQUIRE(flood.wait_for("initial_data", 1));
+    BOOST_REQUIRE(calm.wait_for("initial_data", 1));
+    const auto limited = server::global_metrics().rejections[static_cast<std::size_t>(server::reject_reason::rate_limited)].value();
+    calm.send(R"({"type":"ping"})"); // within the rate: answered
+    BOOST_REQUIRE(calm.wait_for("pong", 1));
+    for (int i = 0; i < 40; ++i) flood.send(R"({"type":"ping"})"); // a burst is 2 x 5
+    BOOST_REQUIRE(flood.wait_closed());
+    BOOST_TEST(flood.close_code() == 1008);
+    BOOST_TEST(flood.close_reason().find("rate limited") != std::string::npos);
+    BOOST_TEST(flood.of_type("pong").size() <= 10u); // nothing past the burst reached the actor
+    BOOST_TEST(server::global_metrics().rejections[static_cast<std::size_t>(server::reject_reason::rate_limited)].value() > limited);
+    // the other socket goes on
+    calm.send(R"({"type":"ping"})");
+    BOOST_TEST(calm.wait_for("pong", 2));
+    BOOST_TEST(!calm.closed());
+}
+
 BOOST_AUTO_TEST_CASE(a_slow_user_is_closed_without_holding_up_others) {
     auto conninfo = fresh_database("t_users_slow");
     pg_client db(conninfo);

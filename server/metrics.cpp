@@ -56,6 +56,7 @@ std::string_view to_string(reject_reason r) noexcept {
     case reject_reason::connection_rate: return "connection_rate";
     case reject_reason::handshake_timeout: return "handshake_timeout";
     case reject_reason::idle_timeout: return "idle_timeout";
+    case reject_reason::storage_unavailable: return "storage_unavailable";
     default: return "other";
     }
 }

@@ -73,6 +73,8 @@ private:
     void process(); // carries out the room's actions, re-arms timers
     void carry_out(core::room_action& action);
     void release_durable(); // --durability fsync: the held actions whose edits are on disk
+    void give_up_held();    // the held actions passed their bound: drop them, close the sessions
+    [[nodiscard]] static std::size_t held_size(const core::room_action& action) noexcept;
     void arm_timer();
     void arm_flush();
     void start_flush();
@@ -114,6 +116,7 @@ private:
     // --durability fsync: actions waiting for the document clock they follow
     // to be flushed, in the order the room gave them.
     std::deque<std::pair<std::int64_t, core::room_action>> held_;
+    std::size_t held_bytes_ = 0; // what held_'s messages would put on the wire
 
     std::int64_t gauge_counts_[3] = {0, 0, 0};
     std::chrono::steady_clock::time_point gauges_updated_{};

@@ -21,8 +21,12 @@ void room_actor_impl::process() {
         // the edit is on disk, in order; what follows no unsaved edit goes
         // at once.
         const auto clock = memory_ ? memory_->get_clock() : 0;
-        for (auto& action : actions) held_.emplace_back(clock, std::move(action));
+        for (auto& action : actions) {
+            held_bytes_ += held_size(action);
+            held_.emplace_back(clock, std::move(action));
+        }
         release_durable();
+        if (held_bytes_ > cfg_.max_outbound_queue_bytes) give_up_held();
     } else {
         for (auto& action : actions) carry_out(action);
     }
@@ -31,12 +35,41 @@ void room_actor_impl::process() {
     arm_flush();
 }
 
+std::size_t room_actor_impl::held_size(const core::room_action& action) noexcept {
+    const auto* send = std::get_if<core::send_action>(&action);
+    return send ? send->message.size() : 0;
+}
+
 void room_actor_impl::release_durable() {
     while (!held_.empty() && held_.front().first <= flushed_clock_) {
         auto action = std::move(held_.front().second);
+        held_bytes_ -= held_size(action);
         held_.pop_front();
         carry_out(action);
     }
+}
+
+// --durability fsync while the disk refuses this room's edits: what waits for
+// them grew past --max-outbound-queue-bytes. None of it was sent, so none of
+// the edits it follows was acknowledged: drop the messages and close every
+// session with 1011, which clients retry; they push again what they had not
+// seen acknowledged. The room stays in memory, flushing with backoff, so the
+// edits are not lost if the disk comes back; memory stays bounded meanwhile.
+void room_actor_impl::give_up_held() {
+    const auto bytes = held_bytes_;
+    auto held = std::move(held_);
+    held_.clear();
+    held_bytes_ = 0;
+    for (auto& [clock, action] : held)
+        if (!std::holds_alternative<core::send_action>(action)) carry_out(action); // closes, removals
+    log::error("room storage failing: messages waiting for the disk passed --max-outbound-queue-bytes; "
+               "closing the room's sessions (1011) until it recovers",
+               {{"room", id_}, {"held_bytes", std::to_string(bytes)}, {"sessions", std::to_string(sinks_.size())}});
+    for (auto& [id, weak] : sinks_)
+        if (auto sink = weak.lock()) {
+            sink->close(1011, "storage unavailable: edits cannot be saved; retrying");
+            global_metrics().count_rejection(reject_reason::storage_unavailable);
+        }
 }
 
 void room_actor_impl::carry_out(core::room_action& action) {

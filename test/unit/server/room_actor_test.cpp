@@ -3,6 +3,7 @@
 
 #include "core/tldraw_schema.hpp"
 #include "proto/codec.hpp"
+#include "server/metrics.hpp"
 #include "server/room_service.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -131,6 +132,49 @@ BOOST_FIXTURE_TEST_CASE(changes_reach_disk_and_survive_unload, fixture) {
     room->join({"c", 3}, false, c);
     room->message({"c", 3}, connect_msg());
     BOOST_TEST(run_until([&] { return c->saw("Kept"); }));
+}
+
+// --durability fsync while the disk refuses the room's writes: the messages
+// waiting for the disk are bounded by --max-outbound-queue-bytes; past it
+// they are dropped (none was sent, so nothing unsaved was acknowledged) and
+// the sessions closed with 1011 so that clients retry.
+BOOST_FIXTURE_TEST_CASE(held_messages_are_bounded_while_the_disk_fails, fixture) {
+    cfg.durability = "fsync";
+    cfg.fsync = true;
+    cfg.max_outbound_queue_bytes = 16 * 1024;
+    auto room = service->acquire("failing");
+    auto a = std::make_shared<recording_sink>();
+    auto b = std::make_shared<recording_sink>();
+    room->join({"a", 1}, false, a);
+    room->join({"b", 2}, false, b);
+    room->message({"a", 1}, connect_msg());
+    room->message({"b", 2}, connect_msg());
+    room->message({"a", 1}, push_page("Saved"));
+    BOOST_REQUIRE(run_until([&] { return a->saw("commit") && b->saw("Saved"); }));
+    // Quiet for 2 s: the room closes its database handle; then the file goes
+    // and a directory takes its name, so the next flush cannot open it.
+    const auto quiet_until = std::chrono::steady_clock::now() + 2500ms;
+    run_until([&] { return std::chrono::steady_clock::now() > quiet_until; });
+    const auto file = dir.path / "rooms" / "failing.sqlite";
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
+    std::filesystem::create_directory(file);
+
+    const auto failed = server::global_metrics().flushes_failed.value();
+    const auto closes = server::global_metrics().rejections[static_cast<std::size_t>(server::reject_reason::storage_unavailable)].value();
+    for (int i = 0; i < 12; ++i) room->message({"a", 1}, push_page("Unsaved" + std::to_string(i) + std::string(2000, 'x')));
+    BOOST_REQUIRE(run_until([&] {
+        std::lock_guard la(a->m), lb(b->m);
+        return a->closed.has_value() && b->closed.has_value();
+    }));
+    BOOST_TEST(server::global_metrics().flushes_failed.value() > failed);
+    BOOST_TEST((a->closed->first == std::optional<std::uint16_t>(1011)));
+    BOOST_TEST((b->closed->first == std::optional<std::uint16_t>(1011)));
+    BOOST_TEST(a->closed->second.find("storage unavailable") != std::string::npos);
+    BOOST_TEST(server::global_metrics().rejections[static_cast<std::size_t>(server::reject_reason::storage_unavailable)].value() == closes + 2);
+    // Nothing that waited for the disk went out: no result, no patch.
+    BOOST_TEST(!b->saw("Unsaved"));
+    BOOST_TEST(!a->saw("\"clientClock\":1,\"serverClock\":2"));
+    std::filesystem::remove(file); // the disk is back: the room's next flush writes everything
 }
 
 BOOST_FIXTURE_TEST_CASE(shutdown_flushes_and_closes_with_1012, fixture) {

@@ -131,7 +131,8 @@ void room_actor_impl::join(core::socket_ref socket, bool is_readonly, std::weak_
                 log::info("session rejected", {{"room", id_}, {"session", socket.session_id}, {"reason", "ROOM_FULL"}});
                 return;
             }
-            room_->handle_new_session(socket, is_readonly, now());
+            // While the room's storage fails, sessions can look but not edit.
+            room_->handle_new_session(socket, is_readonly || storage_readonly_, now());
             process();
         });
     });

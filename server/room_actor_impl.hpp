@@ -74,6 +74,9 @@ private:
     void carry_out(core::room_action& action);
     void release_durable(); // --durability fsync: the held actions whose edits are on disk
     void give_up_held();    // the held actions passed their bound: drop them, close the sessions
+    void drop_held_messages();
+    void close_sinks(std::uint16_t code, const std::string& reason, bool count_as_storage_failure);
+    void note_flush_outcome(bool ok); // a failing store turns the room read-only, and back
     [[nodiscard]] static std::size_t held_size(const core::room_action& action) noexcept;
     void arm_timer();
     void arm_flush();
@@ -117,6 +120,9 @@ private:
     // to be flushed, in the order the room gave them.
     std::deque<std::pair<std::int64_t, core::room_action>> held_;
     std::size_t held_bytes_ = 0; // what held_'s messages would put on the wire
+    // Flushes failing since then; past a grace the room is read-only.
+    std::optional<std::chrono::steady_clock::time_point> failing_since_;
+    bool storage_readonly_ = false;
 
     std::int64_t gauge_counts_[3] = {0, 0, 0};
     std::chrono::steady_clock::time_point gauges_updated_{};

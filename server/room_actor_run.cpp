@@ -49,27 +49,62 @@ void room_actor_impl::release_durable() {
     }
 }
 
-// --durability fsync while the disk refuses this room's edits: what waits for
-// them grew past --max-outbound-queue-bytes. None of it was sent, so none of
-// the edits it follows was acknowledged: drop the messages and close every
-// session with 1011, which clients retry; they push again what they had not
-// seen acknowledged. The room stays in memory, flushing with backoff, so the
-// edits are not lost if the disk comes back; memory stays bounded meanwhile.
-void room_actor_impl::give_up_held() {
-    const auto bytes = held_bytes_;
+// Drops the held messages (--durability fsync): none was sent, so no edit
+// they follow was acknowledged. Closes and removals still happen.
+void room_actor_impl::drop_held_messages() {
     auto held = std::move(held_);
     held_.clear();
     held_bytes_ = 0;
     for (auto& [clock, action] : held)
-        if (!std::holds_alternative<core::send_action>(action)) carry_out(action); // closes, removals
+        if (!std::holds_alternative<core::send_action>(action)) carry_out(action);
+}
+
+void room_actor_impl::close_sinks(std::uint16_t code, const std::string& reason, bool count) {
+    for (auto& [id, weak] : sinks_)
+        if (auto sink = weak.lock()) {
+            sink->close(code, reason);
+            if (count) global_metrics().count_rejection(reject_reason::storage_unavailable);
+        }
+}
+
+// --durability fsync while the disk refuses this room's edits: what waits for
+// them grew past --max-outbound-queue-bytes. Drop it and close every session
+// with 1011, which clients retry; they push again what they had not seen
+// acknowledged. The room stays in memory, flushing with backoff, so the edits
+// are not lost if the disk comes back; memory stays bounded meanwhile.
+void room_actor_impl::give_up_held() {
+    const auto bytes = held_bytes_;
+    drop_held_messages();
     log::error("room storage failing: messages waiting for the disk passed --max-outbound-queue-bytes; "
                "closing the room's sessions (1011) until it recovers",
                {{"room", id_}, {"held_bytes", std::to_string(bytes)}, {"sessions", std::to_string(sinks_.size())}});
-    for (auto& [id, weak] : sinks_)
-        if (auto sink = weak.lock()) {
-            sink->close(1011, "storage unavailable: edits cannot be saved; retrying");
-            global_metrics().count_rejection(reject_reason::storage_unavailable);
-        }
+    close_sinks(1011, "storage unavailable: edits cannot be saved; retrying", true);
+}
+
+// Flushes have failed for ten flush intervals (at least 1 s): a full or
+// read-only disk, not a hiccup. The room turns read-only: its sessions are
+// closed with 1011 and come back read-only (they see the room, edits are
+// refused), what changed stays in memory and the flush keeps retrying. When
+// a flush succeeds again, the read-only sessions are closed with 1012 to
+// come back writable.
+void room_actor_impl::note_flush_outcome(bool ok) {
+    const auto t = clock::now();
+    if (ok) {
+        failing_since_.reset();
+        if (!storage_readonly_) return;
+        storage_readonly_ = false;
+        log::info("room storage works again: sessions reconnect to edit", {{"room", id_}});
+        close_sinks(1012, "storage recovered: reconnect to edit", false);
+        return;
+    }
+    if (!failing_since_) failing_since_ = t;
+    const auto grace = std::max<clock::duration>(std::chrono::seconds(1), 10 * cfg_.flush_interval);
+    if (storage_readonly_ || t - *failing_since_ < grace) return;
+    storage_readonly_ = true;
+    if (cfg_.durable_acks()) drop_held_messages();
+    log::error("room storage failing: the room is read-only until its changes can be saved",
+               {{"room", id_}, {"sessions", std::to_string(sinks_.size())}});
+    close_sinks(1011, "storage unavailable: the room is read-only until its data can be saved", true);
 }
 
 void room_actor_impl::carry_out(core::room_action& action) {
@@ -197,11 +232,13 @@ void room_actor_impl::flush_done(const core::room_delta& written, std::optional<
         flush_backoff_ = std::min(std::chrono::milliseconds(30000),
                                   std::max(std::chrono::milliseconds(500), flush_backoff_ * 2));
         log::error("room flush failed", {{"room", id_}, {"error", *error}});
+        note_flush_outcome(false);
     } else {
         flush_backoff_ = std::chrono::milliseconds(0);
         flushed_clock_ = written.document_clock;
         flushed_history_start_ = written.tombstone_history_starts_at_clock;
         flushed_schema_version_ = written.schema_version;
+        note_flush_outcome(true);
         arm_release();
         release_durable();
     }

@@ -177,6 +177,57 @@ BOOST_FIXTURE_TEST_CASE(held_messages_are_bounded_while_the_disk_fails, fixture)
     std::filesystem::remove(file); // the disk is back: the room's next flush writes everything
 }
 
+// A full or read-only disk: after ten flush intervals (at least 1 s) of
+// failing flushes the room turns read-only (sessions closed with 1011 come
+// back read-only, the changes stay in memory); when a flush succeeds again the
+// read-only sessions are closed with 1012 and come back writable.
+BOOST_FIXTURE_TEST_CASE(a_failing_store_makes_the_room_read_only_until_it_recovers, fixture) {
+    auto room = service->acquire("readonly");
+    auto a = std::make_shared<recording_sink>();
+    room->join({"a", 1}, false, a);
+    room->message({"a", 1}, connect_msg());
+    room->message({"a", 1}, push_page("Saved"));
+    BOOST_REQUIRE(run_until([&] { return a->saw("commit"); }));
+    const auto quiet_until = std::chrono::steady_clock::now() + 2500ms;
+    run_until([&] { return std::chrono::steady_clock::now() > quiet_until; });
+    const auto file = dir.path / "rooms" / "readonly.sqlite";
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
+    std::filesystem::create_directory(file);
+
+    const auto closes = server::global_metrics().rejections[static_cast<std::size_t>(server::reject_reason::storage_unavailable)].value();
+    room->message({"a", 1}, push_page("Unsaved")); // acknowledged: --durability flush
+    BOOST_REQUIRE(run_until([&] {
+        std::lock_guard l(a->m);
+        return a->closed.has_value();
+    }));
+    BOOST_TEST((a->closed->first == std::optional<std::uint16_t>(1011)));
+    BOOST_TEST(a->closed->second.find("read-only") != std::string::npos);
+    BOOST_TEST(server::global_metrics().rejections[static_cast<std::size_t>(server::reject_reason::storage_unavailable)].value() == closes + 1);
+    room->leave({"a", 1});
+
+    // A session that comes now sees everything, read-only.
+    auto c = std::make_shared<recording_sink>();
+    room->join({"c", 2}, false, c);
+    room->message({"c", 2}, connect_msg());
+    BOOST_REQUIRE(run_until([&] { return c->saw(R"("isReadonly":true)") && c->saw("Unsaved"); }));
+
+    // The disk is back: the next flush writes, and read-only sessions are sent to reconnect.
+    std::filesystem::remove(file);
+    BOOST_REQUIRE(run_until([&] {
+        std::lock_guard l(c->m);
+        return c->closed.has_value();
+    }));
+    BOOST_TEST((c->closed->first == std::optional<std::uint16_t>(1012)));
+    room->leave({"c", 2});
+    auto d = std::make_shared<recording_sink>();
+    room->join({"d", 3}, false, d);
+    room->message({"d", 3}, connect_msg());
+    BOOST_REQUIRE(run_until([&] { return d->saw(R"("isReadonly":false)"); }));
+    room->message({"d", 3}, push_page("After"));
+    BOOST_TEST(run_until([&] { return d->saw("commit"); }));
+    BOOST_TEST(std::filesystem::is_regular_file(file));
+}
+
 BOOST_FIXTURE_TEST_CASE(shutdown_flushes_and_closes_with_1012, fixture) {
     auto room = service->acquire("bye");
     auto a = std::make_shared<recording_sink>();

@@ -52,6 +52,12 @@ struct recording_sink : server::session_sink {
     }
 };
 
+proto::client_message push_page(const std::string& name) {
+    auto text = R"({"type":"push","clientClock":1,"diff":{"page:page":["patch",{"name":["put",")" +
+                name + R"("]}]}})";
+    return proto::decode_client_message(text).value();
+}
+
 struct fixture {
     temp_dir dir;
     server::config cfg;
@@ -79,6 +85,29 @@ struct fixture {
         return pred();
     }
 
+    // A joined, connected session whose first edit is on disk.
+    std::shared_ptr<recording_sink> connected_with_saved_edit(server::room_actor& room, core::socket_ref s) {
+        auto sink = std::make_shared<recording_sink>();
+        room.join(s, false, sink);
+        room.message(s, connect_msg());
+        room.message(s, push_page("Saved"));
+        BOOST_REQUIRE(run_until([&] { return sink->saw("commit"); }));
+        return sink;
+    }
+
+    // Makes the room's store fail like a dead disk: once the room has been
+    // quiet long enough to close its database handle (2 s), the file gives
+    // its name to a directory, so the next flush cannot open it. Returns the
+    // file's path; removing the directory there lets flushes work again.
+    std::filesystem::path break_store(const std::string& room_id) {
+        const auto quiet_until = std::chrono::steady_clock::now() + 2500ms;
+        run_until([&] { return std::chrono::steady_clock::now() > quiet_until; });
+        const auto file = dir.path / "rooms" / (room_id + ".sqlite");
+        for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
+        std::filesystem::create_directory(file);
+        return file;
+    }
+
     proto::client_message connect_msg(std::int64_t clock = -1) {
         proto::connect_request c;
         c.connect_request_id = "r1";
@@ -89,11 +118,6 @@ struct fixture {
     }
 };
 
-proto::client_message push_page(const std::string& name) {
-    auto text = R"({"type":"push","clientClock":1,"diff":{"page:page":["patch",{"name":["put",")" +
-                name + R"("]}]}})";
-    return proto::decode_client_message(text).value();
-}
 
 } // namespace
 
@@ -143,21 +167,12 @@ BOOST_FIXTURE_TEST_CASE(held_messages_are_bounded_while_the_disk_fails, fixture)
     cfg.fsync = true;
     cfg.max_outbound_queue_bytes = 16 * 1024;
     auto room = service->acquire("failing");
-    auto a = std::make_shared<recording_sink>();
     auto b = std::make_shared<recording_sink>();
-    room->join({"a", 1}, false, a);
     room->join({"b", 2}, false, b);
-    room->message({"a", 1}, connect_msg());
     room->message({"b", 2}, connect_msg());
-    room->message({"a", 1}, push_page("Saved"));
-    BOOST_REQUIRE(run_until([&] { return a->saw("commit") && b->saw("Saved"); }));
-    // Quiet for 2 s: the room closes its database handle; then the file goes
-    // and a directory takes its name, so the next flush cannot open it.
-    const auto quiet_until = std::chrono::steady_clock::now() + 2500ms;
-    run_until([&] { return std::chrono::steady_clock::now() > quiet_until; });
-    const auto file = dir.path / "rooms" / "failing.sqlite";
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
-    std::filesystem::create_directory(file);
+    auto a = connected_with_saved_edit(*room, {"a", 1});
+    BOOST_REQUIRE(run_until([&] { return b->saw("Saved"); }));
+    const auto file = break_store("failing");
 
     const auto failed = server::global_metrics().flushes_failed.value();
     const auto closes = server::global_metrics().rejections[static_cast<std::size_t>(server::reject_reason::storage_unavailable)].value();
@@ -183,16 +198,8 @@ BOOST_FIXTURE_TEST_CASE(held_messages_are_bounded_while_the_disk_fails, fixture)
 // read-only sessions are closed with 1012 and come back writable.
 BOOST_FIXTURE_TEST_CASE(a_failing_store_makes_the_room_read_only_until_it_recovers, fixture) {
     auto room = service->acquire("readonly");
-    auto a = std::make_shared<recording_sink>();
-    room->join({"a", 1}, false, a);
-    room->message({"a", 1}, connect_msg());
-    room->message({"a", 1}, push_page("Saved"));
-    BOOST_REQUIRE(run_until([&] { return a->saw("commit"); }));
-    const auto quiet_until = std::chrono::steady_clock::now() + 2500ms;
-    run_until([&] { return std::chrono::steady_clock::now() > quiet_until; });
-    const auto file = dir.path / "rooms" / "readonly.sqlite";
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);
-    std::filesystem::create_directory(file);
+    auto a = connected_with_saved_edit(*room, {"a", 1});
+    const auto file = break_store("readonly");
 
     const auto closes = server::global_metrics().rejections[static_cast<std::size_t>(server::reject_reason::storage_unavailable)].value();
     room->message({"a", 1}, push_page("Unsaved")); // acknowledged: --durability flush

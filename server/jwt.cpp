@@ -195,7 +195,8 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now, std::c
     auto exp_at = exp ? numeric_date(*exp) : std::nullopt;
     if (!exp_at) return fail("no numeric \"exp\": tokens must expire");
     c.expires_at = *exp_at;
-    if (now > c.expires_at + leeway.count()) return fail("expired");
+    // Leeway on our side of the comparison: exp can be as large as int64 allows.
+    if (now - leeway.count() > c.expires_at) return fail("expired");
     if (const auto* nbf = p.if_contains("nbf")) {
         c.not_before = numeric_date(*nbf);
         if (!c.not_before) return fail("\"nbf\" is not a number");

@@ -352,7 +352,9 @@ const SANITIZED = process.env.TLSYNC_IT_SANITIZED === '1'
 const HALF_DROP_CONNECTIONS = Number(process.env.TLSYNC_HALF_DROP_CONNECTIONS || (SANITIZED ? 3000 : 10000))
 const HALF_DROP_ROOMS = 50
 const OPENING_AT_ONCE = 64
-const IDLE_TIMEOUT_MS = 4000 // the websocket idle timeout: a silent peer is pinged at 2 s, closed at 4 s
+// The websocket idle timeout: a silent peer is pinged at half of it and closed at it. Not
+// shorter: on a loaded machine a connection may wait seconds for its connect to be read.
+const IDLE_TIMEOUT_MS = 8000
 const RSS_SLACK_KIB = 16 * 1024 // 1.6 KiB a connection
 
 /** The soft limit on open files of this process (tlsyncd inherits it), from /proc. */

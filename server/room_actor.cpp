@@ -20,7 +20,8 @@ room_actor_impl::room_actor_impl(std::string id, net::any_io_executor io,
                                  std::weak_ptr<room_owner> owner)
     : id_(std::move(id)), strand_(net::make_strand(io)), blocking_(std::move(blocking)), cfg_(cfg),
       schema_(std::move(schema)), owner_(std::move(owner)), timer_(strand_),
-      flush_timer_(strand_), unload_timer_(strand_), release_timer_(strand_) {
+      flush_timer_(strand_), unload_timer_(strand_), release_timer_(strand_),
+      gauge_timer_(strand_) {
     global_metrics().rooms_loaded.add();
 }
 

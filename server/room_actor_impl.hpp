@@ -126,6 +126,8 @@ private:
 
     std::int64_t gauge_counts_[3] = {0, 0, 0};
     std::chrono::steady_clock::time_point gauges_updated_{};
+    net::steady_timer gauge_timer_; // publishes what a throttled update left out
+    bool gauge_timer_armed_ = false;
 };
 
 template <class F> void room_actor_impl::on_strand(F&& f) {

@@ -154,8 +154,21 @@ void room_actor_impl::arm_timer() {
 }
 
 void room_actor_impl::update_session_gauges(bool force) {
+    constexpr auto period = std::chrono::milliseconds(250);
     const auto t = clock::now();
-    if (!force && t - gauges_updated_ < std::chrono::milliseconds(250)) return;
+    if (!force && t - gauges_updated_ < period) {
+        // Publish the rest once the period is over: a room that goes quiet
+        // runs nothing else that would, and its gauges would stay stale.
+        if (!gauge_timer_armed_) {
+            gauge_timer_armed_ = true;
+            gauge_timer_.expires_at(gauges_updated_ + period);
+            gauge_timer_.async_wait([self = self()](boost::system::error_code ec) {
+                self->gauge_timer_armed_ = false;
+                if (!ec) self->update_session_gauges(true);
+            });
+        }
+        return;
+    }
     gauges_updated_ = t;
     std::int64_t counts[3] = {0, 0, 0};
     if (room_ && phase_ != phase::stopped)
@@ -288,6 +301,7 @@ void room_actor_impl::maybe_unload() {
     timer_.cancel();
     flush_timer_.cancel();
     release_timer_.cancel();
+    gauge_timer_.cancel();
     room_->close();
     update_session_gauges(true);
     log::info("room unloaded", {{"room", id_}});
@@ -314,6 +328,7 @@ void room_actor_impl::stop(std::uint16_t code, std::function<void()> done) {
         timer_.cancel();
         unload_timer_.cancel();
         release_timer_.cancel();
+        gauge_timer_.cancel();
         update_session_gauges(true);
         after_flush_.push_back([this, done = std::move(done)] {
             net::post(blocking_, [store = std::move(store_)]() mutable { store.reset(); });

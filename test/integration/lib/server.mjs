@@ -67,7 +67,7 @@ async function httpGet(url, { timeoutMs = 1000, ca } = {}) {
 	})
 }
 
-const HARNESS_ENV = /^TLSYNC_(SERVER|SERVER_ARGS|REFERENCE|READONLY_PARAM|CHURN_CONNECTIONS|IT_.*)$/
+const HARNESS_ENV = /^TLSYNC_(SERVER|SERVER_ARGS|REFERENCE|READONLY_PARAM|CHURN_CONNECTIONS|HALF_DROP_CONNECTIONS|IT_.*)$/
 
 // Never leave a server behind, even when a test file dies without running its after() hooks.
 const live = new Set()

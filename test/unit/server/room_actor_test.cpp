@@ -138,6 +138,30 @@ BOOST_FIXTURE_TEST_CASE(joins_connects_and_routes_broadcasts, fixture) {
     BOOST_TEST(run_until([&] { return b->saw("Renamed") && a->saw("commit"); }));
 }
 
+// The session gauges are updated at most every 250 ms per room; what the
+// last update of a burst leaves out is published when the period is over,
+// even if the room then goes quiet (it once stayed stale until the next event).
+BOOST_FIXTURE_TEST_CASE(session_gauges_catch_up_after_a_burst, fixture) {
+    cfg.session_idle_timeout = 0ms; // no idle pruning: nothing else wakes the room
+    auto& m = server::global_metrics();
+    const auto connected = m.sessions_connected.value();
+    const auto waiting = m.sessions_awaiting_connect.value();
+    auto room = service->acquire("gauges");
+    std::vector<std::shared_ptr<recording_sink>> sinks;
+    for (std::uint64_t i = 1; i <= 3; ++i) {
+        sinks.push_back(std::make_shared<recording_sink>());
+        room->join({"s" + std::to_string(i), i}, false, sinks.back());
+        room->message({"s" + std::to_string(i), i}, connect_msg());
+    }
+    BOOST_REQUIRE(run_until([&] {
+        for (auto& s : sinks)
+            if (!s->saw("wipe_all")) return false;
+        return true;
+    }));
+    BOOST_TEST(run_until([&] { return m.sessions_connected.value() == connected + 3; }));
+    BOOST_TEST(m.sessions_awaiting_connect.value() == waiting);
+}
+
 BOOST_FIXTURE_TEST_CASE(changes_reach_disk_and_survive_unload, fixture) {
     {
         auto room = service->acquire("persist");

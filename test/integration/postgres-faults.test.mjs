@@ -440,7 +440,7 @@ describe('Postgres faults', { timeout: 180000, skip: onlyTlsyncd('the replicator
 			}
 			await sleep(500) // anything extra (a duplicate) would arrive now
 
-			for (const s of sockets) {
+			const verify = (s) => {
 				assert.equal(s.peer.closed, null, `${s.name}'s socket was closed: ${JSON.stringify(s.peer.closed)}`)
 				checkStream(s.name, s.peer.messages)
 				const got = seen(s)
@@ -450,6 +450,7 @@ describe('Postgres faults', { timeout: 180000, skip: onlyTlsyncd('the replicator
 				assert.deepEqual(got.renames, e.renames, `${s.name}: every rename of ${SHARED}, once, in order`)
 				assert.deepEqual(got.commits, e.mut.map((_, i) => i + 1), `${s.name}: mutation_commit numbers without gap or repeat`)
 			}
+			for (const s of sockets) verify(s)
 			// pf-u0's two sockets share one numbering: the same events under the same numbers.
 			const [first, second] = sockets.filter((s) => s.user === USERS[0])
 			const numbered = (s) => s.peer.messages.filter((f) => f.type === 'changes').map((f) => `${f.sequenceNumber}:${changeKeys(f).join(',')}`)
@@ -524,6 +525,7 @@ describe('Postgres faults', { timeout: 180000, skip: onlyTlsyncd('the replicator
 		const db = 'pf_down'
 		await query(cluster.conninfo, `CREATE DATABASE ${db}`)
 		await clusterCommand('down', cluster.dir, 'fast')
+		let down = true
 		try {
 			const srv = await server(db, 'pf_down_slot')
 			const a = await client(srv, 'pf-down-room', 'down-a')
@@ -532,6 +534,7 @@ describe('Postgres faults', { timeout: 180000, skip: onlyTlsyncd('the replicator
 			assert.notEqual((await diagnostics(srv)).replicator.state, 'streaming')
 			await sleep(1000)
 			await clusterCommand('up', cluster.dir)
+			down = false
 			await streaming(srv, { timeoutMs: 30000 })
 			await roomProbe(b, a, 'after Postgres came up')
 			await query(conninfoFor(db), `INSERT INTO "user" (id, name, "createdAt", "updatedAt") VALUES ('pf-late', 'late', 1, 1)`)
@@ -544,7 +547,7 @@ describe('Postgres faults', { timeout: 180000, skip: onlyTlsyncd('the replicator
 			await p.next((m) => m.type === 'changes' && changeKeys(m).includes('file:insert:late-1'), 10000)
 			for (const rc of [a, b]) assertNeverDisconnected(rc)
 		} finally {
-			await clusterCommand('up', cluster.dir).catch(() => {})
+			if (down) await clusterCommand('up', cluster.dir).catch(() => {})
 		}
 	})
 })

@@ -371,9 +371,14 @@ describe('Postgres faults', { timeout: 180000, skip: onlyTlsyncd('the replicator
 				const reboots = await metric(srv, 'tlsync_replicator_reboots_total')
 				const down = Date.now()
 				await clusterCommand('down', cluster.dir, mode)
-				// While Postgres is down: both rooms still take and broadcast edits, the users' sockets stay.
+				// While Postgres is down: both rooms still take and broadcast edits, the users' sockets
+				// stay, and a user connecting now is told at once to try again later (1013).
+				const newcomer = new RawPeer(userSocketUrl(srv, 'pf-newcomer'))
+				peers.push(newcomer)
 				await roomProbe(b, a, `while Postgres was down (${mode})`)
 				await roomProbe(d, c, `while Postgres was down (${mode})`)
+				const refused = await newcomer.waitClosed(10000)
+				assert.equal(refused.code, 1013, `a user connecting while Postgres is down: ${JSON.stringify(refused)}`)
 				await sleep(Math.max(0, 1500 - (Date.now() - down)))
 				await clusterCommand('up', cluster.dir)
 				const up = Date.now()
@@ -528,6 +533,9 @@ describe('Postgres faults', { timeout: 180000, skip: onlyTlsyncd('the replicator
 		let down = true
 		try {
 			const srv = await server(db, 'pf_down_slot')
+			// A user socket opened now waits for the replicator's first stream (up to 15 s).
+			const early = new RawPeer(userSocketUrl(srv, 'pf-early'))
+			peers.push(early)
 			const a = await client(srv, 'pf-down-room', 'down-a')
 			const b = await client(srv, 'pf-down-room', 'down-b')
 			await roomProbe(a, b, 'with Postgres down since the start')
@@ -537,6 +545,7 @@ describe('Postgres faults', { timeout: 180000, skip: onlyTlsyncd('the replicator
 			down = false
 			await streaming(srv, { timeoutMs: 30000 })
 			await roomProbe(b, a, 'after Postgres came up')
+			assert.equal((await early.next(() => true, 15000)).type, 'initial_data', 'the user who came early is served')
 			await query(conninfoFor(db), `INSERT INTO "user" (id, name, "createdAt", "updatedAt") VALUES ('pf-late', 'late', 1, 1)`)
 			const p = await userSocket(srv, 'pf-late')
 			assert.equal(p.messages[0].type, 'initial_data')

@@ -192,7 +192,7 @@ function sqlStatement(k) {
 }
 
 /** Commits statements 0, 1, 2, ... in batches through psql until stopped; retries what was not acknowledged. */
-function sqlWriter(conninfo, { batch = 8, pauseMs = 40 } = {}) {
+function sqlWriter(conninfo, { batch = 16, pauseMs = 30 } = {}) {
 	const w = { next: 0, failures: 0, stop: false }
 	w.done = (async () => {
 		while (!w.stop) {

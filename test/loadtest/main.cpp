@@ -48,8 +48,7 @@ void write_interval(std::FILE* out, const run_plan& plan, engine& eng, const cha
     }
     for (const auto& m : plan.room_members)
         c.connected_now += m.load(std::memory_order_relaxed);
-    const auto line =
-        interval_json(static_cast<double>(plan.now_ns()) / 1e9, phase, c, latency);
+    const auto line = interval_json(static_cast<double>(plan.now_ns()) / 1e9, phase, c, latency);
     std::fputs(line.c_str(), out);
     std::fflush(out);
 }

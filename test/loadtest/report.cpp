@@ -135,8 +135,7 @@ std::string interval_json(double t_s, const char* phase, const interval_counts& 
            ",\"connected_now\":" + std::to_string(c.connected_now) +
            ",\"made\":" + std::to_string(c.made) + ",\"failed\":" + std::to_string(c.failed) +
            ",\"closed_by_server\":" + std::to_string(c.closed_by_server) +
-           ",\"pushes\":" + std::to_string(c.pushes) +
-           ",\"patches\":" + std::to_string(c.patches) +
+           ",\"pushes\":" + std::to_string(c.pushes) + ",\"patches\":" + std::to_string(c.patches) +
            ",\"latency_ms\":" + hist_json(latency_us) + "}\n";
 }
 

@@ -184,6 +184,7 @@ template <class Stream> class client : public std::enable_shared_from_this<clien
             const auto us =
                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - m.sent_ns) / 1000);
             st.latency_us.record(us);
+            if (!env_.opt.intervals_path.empty()) st.record_interval_latency(us);
             if (m.kind == 'p')
                 st.latency_presence_us.record(us);
             else if (m.kind == 'e')

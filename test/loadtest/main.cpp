@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 namespace {
@@ -26,6 +27,30 @@ int affinity_cpus() {
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
     return std::max(1, CPU_COUNT(&set));
+}
+
+const char* phase_name(const run_plan& plan) {
+    const auto ns = plan.now_ns();
+    return ns < plan.window_start_ns ? "ramp" : ns < plan.window_end_ns ? "run" : "drain";
+}
+
+// Appends an --intervals line: counters so far, latencies since the last line.
+void write_interval(std::FILE* out, const run_plan& plan, engine& eng, const char* phase) {
+    interval_counts c;
+    histogram latency;
+    for (const auto& s : eng.stats()) {
+        c.made += s->connected.get();
+        c.failed += s->failed.get();
+        c.closed_by_server += s->closed_by_server.get();
+        c.pushes += s->pushes.get();
+        c.patches += s->patches.get();
+        s->take_interval_latency(latency);
+    }
+    for (const auto& m : plan.room_members)
+        c.connected_now += m.load(std::memory_order_relaxed);
+    const auto line = interval_json(static_cast<double>(plan.now_ns()) / 1e9, phase, c, latency);
+    std::fputs(line.c_str(), out);
+    std::fflush(out);
 }
 
 void progress(const run_plan& plan, engine& eng, bool tty, double gen_cpu0) {
@@ -95,6 +120,15 @@ int run(options& opt) {
             std::fprintf(stderr, "loadtest: cannot read /proc/%d; no server figures\n",
                          opt.server_pid);
     }
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> intervals(nullptr, &std::fclose);
+    if (!opt.intervals_path.empty()) {
+        intervals.reset(std::fopen(opt.intervals_path.c_str(), "w"));
+        if (!intervals) {
+            std::fprintf(stderr, "loadtest: --intervals: cannot write %s\n",
+                         opt.intervals_path.c_str());
+            return 2;
+        }
+    }
     const double gen_cpu0 = read_proc(0).cpu_s;
     eng.start();
 
@@ -129,6 +163,7 @@ int run(options& opt) {
         }
         if (clock_type::now() >= next_progress) {
             if (!opt.quiet) progress(plan, eng, tty, gen_cpu0);
+            if (intervals) write_interval(intervals.get(), plan, eng, phase_name(plan));
             // Never a wake-up time in the past: this loop must sleep, not spin.
             while (next_progress <= clock_type::now())
                 next_progress += tick;
@@ -145,6 +180,7 @@ int run(options& opt) {
     if (samples.forced_stop) eng.stop();
     eng.join();
     if (tty) std::fputc('\n', stderr);
+    if (intervals) write_interval(intervals.get(), plan, eng, "end"); // the rest, after the drain
     samples.self_end = read_proc(0);
     samples.elapsed_s = static_cast<double>(plan.now_ns()) / 1e9;
 

@@ -60,6 +60,9 @@ std::string usage() {
     --threads N            io_context threads (default: CPUs this process may use)
     --server-pid PID       also report the server's CPU seconds and RSS over the window
     --json FILE            write the summary as JSON
+    --intervals FILE       write one JSON line per --progress interval: latency of the
+                           window's deliveries in that interval, clients connected now,
+                           running counts (connections, closes by the server, pushes)
     --quiet                no progress line
     --progress S           progress line interval (default 1)
     --max-frame-bytes N    largest frame accepted from the server (default 64 MiB)
@@ -205,6 +208,8 @@ std::optional<std::string> parse_options(int argc, char** argv, options& o, bool
             ok = integer(o.server_pid, 0);
         else if (a == "--json")
             ok = text(o.json_path);
+        else if (a == "--intervals")
+            ok = text(o.intervals_path);
         else if (a == "--quiet")
             o.quiet = true;
         else if (a == "--progress")

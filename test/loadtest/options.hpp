@@ -44,6 +44,7 @@ struct options {
     int threads = 0;    // io_context threads; 0: CPUs this process may run on
     int server_pid = 0; // read /proc/<pid> for CPU seconds and RSS over the window
     std::string json_path;
+    std::string intervals_path; // one JSON line per --progress interval
     bool quiet = false;
     double progress_s = 1;
     int max_frame_bytes = 64 << 20;

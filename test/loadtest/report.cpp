@@ -129,6 +129,16 @@ std::string map_json(const std::map<std::string, std::uint64_t>& m) {
 
 } // namespace
 
+std::string interval_json(double t_s, const char* phase, const interval_counts& c,
+                          const histogram& latency_us) {
+    return "{\"t\":" + num(t_s) + ",\"phase\":" + esc(phase) +
+           ",\"connected_now\":" + std::to_string(c.connected_now) +
+           ",\"made\":" + std::to_string(c.made) + ",\"failed\":" + std::to_string(c.failed) +
+           ",\"closed_by_server\":" + std::to_string(c.closed_by_server) +
+           ",\"pushes\":" + std::to_string(c.pushes) + ",\"patches\":" + std::to_string(c.patches) +
+           ",\"latency_ms\":" + hist_json(latency_us) + "}\n";
+}
+
 std::string report(const options& opt, const run_plan& plan, const thread_stats& t,
                    const run_samples& s) {
     const double window = s.window_s > 0 ? s.window_s : 1;

@@ -33,6 +33,18 @@ struct run_samples {
 
 void merge_into(thread_stats& total, const thread_stats& s);
 
+// Running totals for an --intervals line (counters only: they may be read
+// while the clients run; the maps and histograms of thread_stats may not).
+struct interval_counts {
+    std::uint64_t made = 0, failed = 0, closed_by_server = 0, pushes = 0, patches = 0;
+    int connected_now = 0; // clients connected at this moment
+};
+
+// One --intervals line: the totals and the latencies recorded since the
+// previous line.
+std::string interval_json(double t_s, const char* phase, const interval_counts& c,
+                          const histogram& latency_us);
+
 // Prints the human summary to stdout and returns the JSON summary.
 std::string report(const options& opt, const run_plan& plan, const thread_stats& t,
                    const run_samples& s);

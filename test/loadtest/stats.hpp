@@ -2,7 +2,8 @@
 // Per-thread counters and histograms, and the plan every client follows.
 // Counters have one writer (their thread) and are read by the progress line,
 // so they are relaxed atomics written without read-modify-write. Histograms
-// and maps are read only after the threads have stopped.
+// and maps are read only after the threads have stopped, except the
+// --intervals histogram, which has a lock.
 
 #include "test/loadtest/histogram.hpp"
 #include "test/loadtest/options.hpp"
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,24 @@ struct thread_stats {
     std::string first_not_committed; // the first discard/rebase message, for diagnosis
     std::int64_t first_attempt_ns = INT64_MAX;
     std::int64_t last_connected_ns = 0;
+
+    // --intervals: latency of the window's deliveries since the last interval
+    // line. The one histogram the main thread reads while clients run, so it
+    // has a lock (uncontended but for one swap per interval).
+    void record_interval_latency(std::uint64_t us) {
+        const std::lock_guard lock(interval_mutex);
+        interval_latency_us.record(us);
+    }
+    // Moves the interval's latencies into `into` and starts a new interval.
+    void take_interval_latency(histogram& into) {
+        const std::lock_guard lock(interval_mutex);
+        into.merge(interval_latency_us);
+        interval_latency_us = histogram{};
+    }
+
+  private:
+    std::mutex interval_mutex;
+    histogram interval_latency_us;
 };
 
 // Shared, read-only once the clients start (except the atomics).

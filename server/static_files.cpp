@@ -23,22 +23,25 @@ constexpr std::string_view index_file = "index.html";
 bool allowed_segment(std::string_view s) noexcept {
     if (s.empty() || s.front() == '.') return false; // ".", "..", hidden files
     return std::ranges::all_of(s, [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-               c == '_' || c == '-';
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '-';
     });
 }
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return lower(x) == lower(y);
-           });
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -53,7 +56,8 @@ std::optional<std::string> static_file_for(std::string_view url_path) {
     std::size_t segments = 0;
     while (true) {
         const auto slash = rest.find('/');
-        if (!allowed_segment(rest.substr(0, slash)) || ++segments > max_segments) return std::nullopt;
+        if (!allowed_segment(rest.substr(0, slash)) || ++segments > max_segments)
+            return std::nullopt;
         if (slash == std::string_view::npos) break;
         rest.remove_prefix(slash + 1);
     }
@@ -109,8 +113,8 @@ std::string make_etag(std::string_view bytes) {
         h *= 0x100000001b3ull;
     }
     char buf[64];
-    const int n = std::snprintf(buf, sizeof buf, "\"%016llx-%zx\"", static_cast<unsigned long long>(h),
-                                bytes.size());
+    const int n = std::snprintf(buf, sizeof buf, "\"%016llx-%zx\"",
+                                static_cast<unsigned long long>(h), bytes.size());
     return std::string(buf, static_cast<std::size_t>(n));
 }
 
@@ -118,7 +122,8 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) noexcep
     while (!if_none_match.empty()) {
         const auto comma = if_none_match.find(',');
         auto item = trim(if_none_match.substr(0, comma));
-        if_none_match = comma == std::string_view::npos ? std::string_view{} : if_none_match.substr(comma + 1);
+        if_none_match =
+            comma == std::string_view::npos ? std::string_view{} : if_none_match.substr(comma + 1);
         if (item == "*") return true;
         if (item.starts_with("W/")) item.remove_prefix(2); // If-None-Match compares weakly
         if (!item.empty() && item == etag) return true;
@@ -129,7 +134,9 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) noexcep
 web_root_result find_web_root(std::string_view setting, const fs::path& exe) {
     web_root_result r;
     std::error_code ec;
-    const auto has_index = [&](const fs::path& dir) { return fs::is_regular_file(dir / index_file, ec); };
+    const auto has_index = [&](const fs::path& dir) {
+        return fs::is_regular_file(dir / index_file, ec);
+    };
     if (setting == "off") return r;
     if (setting != "auto") {
         const fs::path dir{std::string(setting)};
@@ -177,7 +184,8 @@ std::optional<static_site::file> static_site::load(const std::string& relative) 
         }
     }
     if (size > limits_.max_file_bytes) {
-        log::warn("web file too large to serve", {{"file", path.string()}, {"bytes", std::to_string(size)}});
+        log::warn("web file too large to serve",
+                  {{"file", path.string()}, {"bytes", std::to_string(size)}});
         return std::nullopt;
     }
     std::ifstream in(path, std::ios::binary);
@@ -202,7 +210,8 @@ http_response static_site::serve(const http_request& req, const std::string& rel
     if (!f) {
         const bool app = relative == index_file;
         return text_response(http::status::not_found,
-                             app ? "web app missing: no index.html in the web root" : "not found: /" + relative,
+                             app ? "web app missing: no index.html in the web root"
+                                 : "not found: /" + relative,
                              req.version(), req.keep_alive());
     }
     http_response res{http::status::ok, req.version()};
@@ -212,7 +221,8 @@ http_response static_site::serve(const http_request& req, const std::string& rel
     res.set(http::field::etag, f->etag);
     res.set("X-Content-Type-Options", "nosniff");
     res.keep_alive(req.keep_alive());
-    if (const auto inm = req[http::field::if_none_match]; !inm.empty() && etag_matches(inm, f->etag)) {
+    if (const auto inm = req[http::field::if_none_match];
+        !inm.empty() && etag_matches(inm, f->etag)) {
         res.result(http::status::not_modified);
         return res; // no body, no Content-Length (RFC 9110 15.4.5)
     }

@@ -60,10 +60,11 @@ struct web_root_result {
     std::string error;  // names the flag
     std::string looked; // where "auto" looked, for the log line
 };
-[[nodiscard]] web_root_result find_web_root(std::string_view setting, const std::filesystem::path& exe);
+[[nodiscard]] web_root_result find_web_root(std::string_view setting,
+                                            const std::filesystem::path& exe);
 
 class static_site {
-public:
+  public:
     struct limits {
         std::size_t max_file_bytes = 32u << 20; // larger files are not served
         std::size_t cache_bytes = 64u << 20;    // kept in memory at most
@@ -77,7 +78,7 @@ public:
 
     [[nodiscard]] const std::filesystem::path& root() const noexcept { return root_; }
 
-private:
+  private:
     struct file {
         std::shared_ptr<const std::string> bytes;
         std::string etag;

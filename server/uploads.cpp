@@ -11,8 +11,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fcntl.h>
 #include <random>
@@ -65,13 +65,15 @@ std::variant<http_response, upload_call> route_upload(const http_request& req) {
     const auto method = req.method();
     if (method != http::verb::get && method != http::verb::head && method != http::verb::put) {
         auto res = refuse(req, http::status::method_not_allowed,
-                          "method " + std::string(req.method_string()) + " not allowed; use GET, HEAD or PUT");
+                          "method " + std::string(req.method_string()) +
+                              " not allowed; use GET, HEAD or PUT");
         res.set(http::field::allow, "GET, HEAD, PUT");
         return res;
     }
     auto id = percent_decode(path.substr(uploads_prefix.size()), false);
     if (!id || !valid_room_id(*id))
-        return refuse(req, http::status::bad_request, "invalid upload id: expected 1-128 characters of A-Z a-z 0-9 _ -");
+        return refuse(req, http::status::bad_request,
+                      "invalid upload id: expected 1-128 characters of A-Z a-z 0-9 _ -");
     upload_call call{std::move(*id), {}};
     if (auto room = query_param(query, "room"); room && !room->empty()) {
         if (!valid_room_id(*room))
@@ -84,11 +86,13 @@ std::variant<http_response, upload_call> route_upload(const http_request& req) {
 
 std::optional<std::string> upload_content_type(std::string_view content_type) {
     static constexpr std::array<std::string_view, 9> allowed{
-        "image/png", "image/jpeg", "image/gif",  "image/webp",     "image/avif",
-        "image/svg+xml", "video/mp4", "video/webm", "video/quicktime"};
+        "image/png",     "image/jpeg", "image/gif",  "image/webp",     "image/avif",
+        "image/svg+xml", "video/mp4",  "video/webm", "video/quicktime"};
     auto type = content_type.substr(0, content_type.find(';'));
-    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
-    while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+    while (!type.empty() && (type.back() == ' ' || type.back() == '\t'))
+        type.remove_suffix(1);
+    while (!type.empty() && (type.front() == ' ' || type.front() == '\t'))
+        type.remove_prefix(1);
     auto canonical = lower_ascii(type);
     for (const auto a : allowed)
         if (canonical == a) return canonical;
@@ -112,8 +116,10 @@ std::optional<stored_upload_header> parse_upload_header(std::string_view file) {
         const auto nl = lines.find('\n');
         const auto line = lines.substr(0, nl);
         lines.remove_prefix(nl + 1);
-        if (line.starts_with("content-type: ")) h.content_type = line.substr(14);
-        else if (line.starts_with("room: ")) h.room = line.substr(6);
+        if (line.starts_with("content-type: "))
+            h.content_type = line.substr(14);
+        else if (line.starts_with("room: "))
+            h.room = line.substr(6);
     }
     if (!upload_content_type(h.content_type)) return std::nullopt; // damaged, or edited by hand
     return h;
@@ -126,30 +132,39 @@ void set_upload_headers(http_response& res, std::string_view content_type) {
     res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox");
 }
 
-upload_service::upload_service(fs::path dir, std::size_t max_bytes, std::shared_ptr<const authenticator> auth,
+upload_service::upload_service(fs::path dir, std::size_t max_bytes,
+                               std::shared_ptr<const authenticator> auth,
                                net::any_io_executor blocking)
-    : dir_(std::move(dir)), max_bytes_(max_bytes), auth_(std::move(auth)), blocking_(std::move(blocking)) {}
+    : dir_(std::move(dir)), max_bytes_(max_bytes), auth_(std::move(auth)),
+      blocking_(std::move(blocking)) {}
 
-std::variant<http_response, upload_service::ticket> upload_service::admit(const http_request& header,
-                                                                          std::int64_t now) {
+std::variant<http_response, upload_service::ticket>
+upload_service::admit(const http_request& header, std::int64_t now) {
     auto routed = route_upload(header);
     if (auto* res = std::get_if<http_response>(&routed)) return std::move(*res);
     const auto& call = std::get<upload_call>(routed);
-    if (max_bytes_ == 0) return refuse(header, http::status::forbidden, "uploads are disabled (--max-upload-bytes 0)");
+    if (max_bytes_ == 0)
+        return refuse(header, http::status::forbidden,
+                      "uploads are disabled (--max-upload-bytes 0)");
     if (auth_) {
         if (call.room.empty())
-            return refuse(header, http::status::bad_request, "with access tokens, uploads need ?room={roomId}");
+            return refuse(header, http::status::bad_request,
+                          "with access tokens, uploads need ?room={roomId}");
         const auto d = auth_->check_room(header, call.room, now);
         if (!d.allowed) {
-            log::info("upload refused", {{"room", call.room}, {"reason", d.reason}, {"why", d.detail}});
+            log::info("upload refused",
+                      {{"room", call.room}, {"reason", d.reason}, {"why", d.detail}});
             const bool forbidden = d.reason == proto::close_reason::forbidden;
-            auto res = refuse(header, forbidden ? http::status::forbidden : http::status::unauthorized,
-                              forbidden ? "this token does not open room " + call.room
-                                        : "a valid access token is required");
+            auto res =
+                refuse(header, forbidden ? http::status::forbidden : http::status::unauthorized,
+                       forbidden ? "this token does not open room " + call.room
+                                 : "a valid access token is required");
             if (!forbidden) res.set(http::field::www_authenticate, "Bearer");
             return res;
         }
-        if (d.readonly) return refuse(header, http::status::forbidden, "this token may only read room " + call.room);
+        if (d.readonly)
+            return refuse(header, http::status::forbidden,
+                          "this token may only read room " + call.room);
     }
     std::optional<std::uint64_t> length;
     if (const auto text = header[http::field::content_length]; !text.empty()) {
@@ -164,12 +179,15 @@ std::variant<http_response, upload_service::ticket> upload_service::admit(const 
                       "upload too large: " + std::to_string(*length) + " bytes, the limit is " +
                           std::to_string(max_bytes_));
     if (!upload_content_type(header[http::field::content_type]))
-        return refuse(header, http::status::unsupported_media_type,
-                      "unsupported content type '" + std::string(header[http::field::content_type].substr(0, 100)) +
-                          "': png, jpeg, gif, webp, avif or svg images, mp4, webm or quicktime videos");
+        return refuse(
+            header, http::status::unsupported_media_type,
+            "unsupported content type '" +
+                std::string(header[http::field::content_type].substr(0, 100)) +
+                "': png, jpeg, gif, webp, avif or svg images, mp4, webm or quicktime videos");
     if (in_flight_.fetch_add(1) >= max_uploads_in_flight) {
         in_flight_.fetch_sub(1);
-        auto res = refuse(header, http::status::service_unavailable, "too many uploads in progress; retry");
+        auto res = refuse(header, http::status::service_unavailable,
+                          "too many uploads in progress; retry");
         res.set(http::field::retry_after, "1");
         return res;
     }
@@ -177,7 +195,8 @@ std::variant<http_response, upload_service::ticket> upload_service::admit(const 
 }
 
 upload_service::put_result upload_service::put(const std::string& id, std::string_view content_type,
-                                               std::string_view room, std::string_view body, std::string& error) {
+                                               std::string_view room, std::string_view body,
+                                               std::string& error) {
     std::error_code ec;
     fs::create_directories(dir_, ec);
     const auto final_path = dir_ / id;
@@ -188,7 +207,8 @@ upload_service::put_result upload_service::put(const std::string& id, std::strin
         error = std::strerror(errno);
         return put_result::failed;
     }
-    const bool ok = write_all(fd, encode_upload_header(content_type, room)) && write_all(fd, body) && ::fsync(fd) == 0;
+    const bool ok = write_all(fd, encode_upload_header(content_type, room)) &&
+                    write_all(fd, body) && ::fsync(fd) == 0;
     if (!ok) error = std::strerror(errno);
     ::close(fd);
     // link(2) fails with EEXIST instead of replacing: two PUTs of one id, one wins.
@@ -248,14 +268,17 @@ net::awaitable<http_response> upload_service::handle(const http_request& req, up
             },
             net::use_awaitable);
         if (result == put_result::exists)
-            co_return refuse(req, http::status::conflict, "upload " + call.id + " exists; uploads cannot be replaced");
+            co_return refuse(req, http::status::conflict,
+                             "upload " + call.id + " exists; uploads cannot be replaced");
         if (result == put_result::failed) {
             log::error("cannot store upload", {{"upload", call.id}, {"error", error}});
             co_return refuse(req, http::status::internal_server_error, "cannot store the upload");
         }
         global_metrics().uploads.inc();
         global_metrics().upload_bytes.inc(req.body().size());
-        log::info("upload stored", {{"upload", call.id}, {"room", call.room}, {"type", type},
+        log::info("upload stored", {{"upload", call.id},
+                                    {"room", call.room},
+                                    {"type", type},
                                     {"bytes", std::to_string(req.body().size())}});
         auto res = text_response(http::status::created, "stored", req.version(), req.keep_alive());
         res.set(http::field::location, std::string(uploads_prefix) + call.id);
@@ -277,8 +300,10 @@ net::awaitable<http_response> upload_service::handle(const http_request& req, up
         },
         net::use_awaitable);
     if (!found) {
-        if (!error.empty()) log::warn("cannot read upload", {{"upload", call.id}, {"error", error}});
-        co_return text_response(http::status::not_found, "no upload " + call.id, req.version(), req.keep_alive());
+        if (!error.empty())
+            log::warn("cannot read upload", {{"upload", call.id}, {"error", error}});
+        co_return text_response(http::status::not_found, "no upload " + call.id, req.version(),
+                                req.keep_alive());
     }
     http_response res{http::status::ok, req.version()};
     set_upload_headers(res, found->header.content_type);

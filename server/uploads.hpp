@@ -54,7 +54,8 @@ struct upload_call {
 [[nodiscard]] std::optional<std::string> upload_content_type(std::string_view content_type);
 
 // The stored form: header, blank line, bytes.
-[[nodiscard]] std::string encode_upload_header(std::string_view content_type, std::string_view room);
+[[nodiscard]] std::string encode_upload_header(std::string_view content_type,
+                                               std::string_view room);
 struct stored_upload_header {
     std::string content_type;
     std::string room;
@@ -67,14 +68,14 @@ struct stored_upload_header {
 void set_upload_headers(http_response& res, std::string_view content_type);
 
 class upload_service : public std::enable_shared_from_this<upload_service> {
-public:
+  public:
     // `dir`: <data-dir>/uploads (created on first upload); `max_bytes` 0: PUT refused.
-    upload_service(std::filesystem::path dir, std::size_t max_bytes, std::shared_ptr<const authenticator> auth,
-                   net::any_io_executor blocking);
+    upload_service(std::filesystem::path dir, std::size_t max_bytes,
+                   std::shared_ptr<const authenticator> auth, net::any_io_executor blocking);
 
     // Releases an in-flight slot when destroyed.
     class ticket {
-    public:
+      public:
         explicit ticket(std::atomic<std::size_t>* n) : n_(n) {}
         ticket(ticket&& o) noexcept : n_(std::exchange(o.n_, nullptr)) {}
         ticket& operator=(ticket&&) = delete;
@@ -82,14 +83,15 @@ public:
             if (n_) n_->fetch_sub(1);
         }
 
-    private:
+      private:
         std::atomic<std::size_t>* n_;
     };
 
     // Decides a PUT from its header alone (auth, size, type, capacity): the
     // refusal to send (the connection then closes: its body is not read), or
     // a slot held until the upload is stored.
-    [[nodiscard]] std::variant<http_response, ticket> admit(const http_request& header, std::int64_t now_seconds);
+    [[nodiscard]] std::variant<http_response, ticket> admit(const http_request& header,
+                                                            std::int64_t now_seconds);
 
     // Serves a routed request (PUT after admit; GET, HEAD). File I/O runs on
     // the blocking pool; the coroutine resumes on the caller's executor.
@@ -99,15 +101,15 @@ public:
 
     // Blocking; for the pool (and tests).
     enum class put_result { created, exists, failed };
-    [[nodiscard]] put_result put(const std::string& id, std::string_view content_type, std::string_view room,
-                                 std::string_view body, std::string& error);
+    [[nodiscard]] put_result put(const std::string& id, std::string_view content_type,
+                                 std::string_view room, std::string_view body, std::string& error);
     struct got {
         std::string file; // header + bytes
         stored_upload_header header;
     };
     [[nodiscard]] std::optional<got> get(const std::string& id, std::string& error);
 
-private:
+  private:
     std::filesystem::path dir_;
     std::size_t max_bytes_;
     std::shared_ptr<const authenticator> auth_;

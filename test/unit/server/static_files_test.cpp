@@ -27,7 +27,9 @@ struct temp_dir {
     }
 };
 
-http_request get(std::string target, http::verb verb = http::verb::get) { return http_request{verb, target, 11}; }
+http_request get(std::string target, http::verb verb = http::verb::get) {
+    return http_request{verb, target, 11};
+}
 
 } // namespace
 
@@ -36,7 +38,8 @@ BOOST_AUTO_TEST_SUITE(static_files)
 BOOST_AUTO_TEST_CASE(app_routes_name_index_html) {
     BOOST_TEST(static_file_for("/").value() == "index.html");
     BOOST_TEST(static_file_for("/r/abc").value() == "index.html");
-    BOOST_TEST(static_file_for("/r/../../etc/passwd").value() == "index.html"); // the app decides, no file is named
+    BOOST_TEST(static_file_for("/r/../../etc/passwd").value() ==
+               "index.html"); // the app decides, no file is named
     BOOST_TEST(static_file_for("/index.html").value() == "index.html");
 }
 
@@ -47,9 +50,10 @@ BOOST_AUTO_TEST_CASE(files_are_named_relative_to_the_root) {
 }
 
 BOOST_AUTO_TEST_CASE(traversal_and_odd_names_name_nothing) {
-    for (const char* p : {"/..", "/../etc/passwd", "/assets/../../x", "/assets/..%2f..%2fx", "/%2e%2e/x",
-                          "/.env", "/assets/.hidden", "/a//b", "/assets/", "/a\\b", "/a%5cb", "/a%00b", "/a%zz",
-                          "/a b", "/a%20b", "relative", "/assets/x?y", "/~user"})
+    for (const char* p :
+         {"/..", "/../etc/passwd", "/assets/../../x", "/assets/..%2f..%2fx", "/%2e%2e/x", "/.env",
+          "/assets/.hidden", "/a//b", "/assets/", "/a\\b", "/a%5cb", "/a%00b", "/a%zz", "/a b",
+          "/a%20b", "relative", "/assets/x?y", "/~user"})
         BOOST_TEST(!static_file_for(p), p);
     BOOST_TEST(!static_file_for("/a/b/c/d/e/f/g/h/i")); // deeper than 8
     BOOST_TEST(!static_file_for("/" + std::string(600, 'a')));
@@ -68,7 +72,8 @@ BOOST_AUTO_TEST_CASE(content_types_by_extension) {
 }
 
 BOOST_AUTO_TEST_CASE(hashed_assets_are_immutable_the_rest_revalidated) {
-    BOOST_TEST(cache_control_for("assets/index-C12V28Gl.js") == "public, max-age=31536000, immutable");
+    BOOST_TEST(cache_control_for("assets/index-C12V28Gl.js") ==
+               "public, max-age=31536000, immutable");
     BOOST_TEST(cache_control_for("index.html") == "no-cache");
     BOOST_TEST(cache_control_for("favicon.ico") == "no-cache");
 }

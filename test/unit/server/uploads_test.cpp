@@ -25,8 +25,8 @@ constexpr std::int64_t now = 1'800'000'000;
 
 std::string token(const std::string& rooms, const std::string& extra = {}) {
     auto input = base64url_encode(R"({"alg":"HS256"})") + "." +
-                 base64url_encode(R"({"sub":"u","exp":)" + std::to_string(now + 60) + R"(,"rooms":)" + rooms + extra +
-                                  "}");
+                 base64url_encode(R"({"sub":"u","exp":)" + std::to_string(now + 60) +
+                                  R"(,"rooms":)" + rooms + extra + "}");
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
@@ -51,7 +51,9 @@ struct fixture {
     }
     std::shared_ptr<upload_service> make(std::size_t max, bool with_auth = false) {
         std::shared_ptr<const authenticator> auth;
-        if (with_auth) auth = std::make_shared<authenticator>(std::move(*jwt_verifier::hs256(secret).verifier));
+        if (with_auth)
+            auth =
+                std::make_shared<authenticator>(std::move(*jwt_verifier::hs256(secret).verifier));
         return std::make_shared<upload_service>(dir, max, auth, pool.get_executor());
     }
 };
@@ -72,7 +74,8 @@ BOOST_AUTO_TEST_CASE(routing) {
     r = route_request(put("/uploads/abc?room=r1", "image/png", 1), false);
     BOOST_REQUIRE(std::holds_alternative<upload_call>(r));
     BOOST_TEST(std::get<upload_call>(r).room == "r1");
-    for (const char* bad : {"/uploads/", "/uploads/a.png", "/uploads/..%2fx", "/uploads/a/b", "/uploads/x?room=a.b"}) {
+    for (const char* bad : {"/uploads/", "/uploads/a.png", "/uploads/..%2fx", "/uploads/a/b",
+                            "/uploads/x?room=a.b"}) {
         r = route_request(http_request{http::verb::get, bad, 11}, false);
         BOOST_REQUIRE(std::holds_alternative<http_response>(r));
         BOOST_TEST(std::get<http_response>(r).result_int() == 400, bad);
@@ -83,7 +86,8 @@ BOOST_AUTO_TEST_CASE(routing) {
 }
 
 BOOST_AUTO_TEST_CASE(web_routes_only_when_enabled) {
-    auto r = route_request(http_request{http::verb::get, "/r/room1?view=readonly", 11}, false, true);
+    auto r =
+        route_request(http_request{http::verb::get, "/r/room1?view=readonly", 11}, false, true);
     BOOST_REQUIRE(std::holds_alternative<static_call>(r));
     BOOST_TEST(std::get<static_call>(r).file == "index.html");
     r = route_request(http_request{http::verb::get, "/assets/x.js", 11}, false, true);
@@ -148,12 +152,17 @@ BOOST_FIXTURE_TEST_CASE(capacity_is_bounded_and_released, fixture) {
 BOOST_FIXTURE_TEST_CASE(tokens_must_allow_writing_the_room, fixture) {
     auto svc = make(1000, true);
     BOOST_TEST(status_of(svc->admit(put("/uploads/a?room=r1", "image/png", 1), now)) == 401);
-    BOOST_TEST(status_of(svc->admit(put("/uploads/a?room=r1&token=" + token(R"(["r1"])"), "image/png", 1), now)) == 0);
-    BOOST_TEST(status_of(svc->admit(put("/uploads/a?token=" + token(R"(["r1"])"), "image/png", 1), now)) == 400);
-    BOOST_TEST(status_of(svc->admit(put("/uploads/a?room=r2&token=" + token(R"(["r1"])"), "image/png", 1), now)) ==
-               403);
+    BOOST_TEST(
+        status_of(svc->admit(put("/uploads/a?room=r1&token=" + token(R"(["r1"])"), "image/png", 1),
+                             now)) == 0);
+    BOOST_TEST(status_of(svc->admit(put("/uploads/a?token=" + token(R"(["r1"])"), "image/png", 1),
+                                    now)) == 400);
+    BOOST_TEST(
+        status_of(svc->admit(put("/uploads/a?room=r2&token=" + token(R"(["r1"])"), "image/png", 1),
+                             now)) == 403);
     BOOST_TEST(status_of(svc->admit(
-                   put("/uploads/a?room=r1&token=" + token(R"(["r1"])", R"(,"access":"read")"), "image/png", 1),
+                   put("/uploads/a?room=r1&token=" + token(R"(["r1"])", R"(,"access":"read")"),
+                       "image/png", 1),
                    now)) == 403);
     auto bearer = put("/uploads/a?room=r1", "image/png", 1);
     bearer.set(http::field::authorization, "Bearer " + token(R"(["r*"])"));
@@ -163,8 +172,10 @@ BOOST_FIXTURE_TEST_CASE(tokens_must_allow_writing_the_room, fixture) {
 BOOST_FIXTURE_TEST_CASE(store_never_overwrites, fixture) {
     auto svc = make(1000);
     std::string error;
-    BOOST_TEST((svc->put("img1", "image/png", "r1", "first", error) == upload_service::put_result::created));
-    BOOST_TEST((svc->put("img1", "image/gif", "r1", "second", error) == upload_service::put_result::exists));
+    BOOST_TEST((svc->put("img1", "image/png", "r1", "first", error) ==
+                upload_service::put_result::created));
+    BOOST_TEST((svc->put("img1", "image/gif", "r1", "second", error) ==
+                upload_service::put_result::exists));
     auto got = svc->get("img1", error);
     BOOST_REQUIRE(got.has_value());
     BOOST_TEST(got->header.content_type == "image/png");
@@ -173,7 +184,8 @@ BOOST_FIXTURE_TEST_CASE(store_never_overwrites, fixture) {
     BOOST_TEST(error.empty()); // missing is not an error
     // No temporary files are left behind.
     std::size_t files = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++files;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir))
+        ++files;
     BOOST_TEST(files == 1u);
 }
 

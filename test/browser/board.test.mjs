@@ -111,7 +111,7 @@ describe('a board shared by two pages', () => {
   })
 
   it('an uploaded image is stored on the server and survives a reload', async () => {
-    await a.mouse.click(500, 650)
+    await a.mouse.click(60, 300)
     const chooser = a.waitForEvent('filechooser')
     await a.keyboard.press('Control+u') // tldraw's "Upload media"
     await (await chooser).setFiles({ name: 'red.png', mimeType: 'image/png', buffer: png(80, 60, [220, 30, 30]) })

@@ -125,7 +125,7 @@ export async function screenshot(page, name) {
 
 // Draws a rectangle through the UI: the `r` shortcut, then a drag on the canvas.
 export async function drawRectangle(page, x, y, w = 120, h = 80) {
-  await page.mouse.click(500, 650) // focus the canvas, away from the toolbar
+  await page.mouse.click(60, 300) // focus the canvas, away from the toolbar and shapes
   await page.keyboard.press('Escape')
   await page.keyboard.press('r')
   await page.mouse.move(x, y)

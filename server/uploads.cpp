@@ -7,7 +7,8 @@
 #include "server/metrics.hpp"
 #include "server/room_registry.hpp"
 
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <array>
@@ -15,6 +16,7 @@
 #include <charconv>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <random>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,6 +58,24 @@ bool write_all(int fd, std::string_view data) {
 std::string temp_suffix() {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     return ".tmp-" + std::to_string(rng());
+}
+
+// Runs `f()` on `pool` and resumes the coroutine with its result on the
+// coroutine's own executor. Callers pass a named std::function, never a
+// lambda temporary: GCC 12 destroys lambda temporaries with non-trivial
+// captures inside co_await expressions twice (see server/admin.cpp).
+template <class R, class F> net::awaitable<R> on_pool(net::any_io_executor pool, F f) {
+    auto initiate = [pool = std::move(pool), f = std::move(f)](auto handler) mutable {
+        net::post(pool, [f = std::move(f), handler = std::move(handler)]() mutable {
+            R result = f();
+            auto ex = net::get_associated_executor(handler);
+            net::post(ex, [handler = std::move(handler), result = std::move(result)]() mutable {
+                std::move(handler)(std::move(result));
+            });
+        });
+    };
+    co_return co_await net::async_initiate<decltype(net::use_awaitable), void(R)>(
+        std::move(initiate), net::use_awaitable);
 }
 
 } // namespace
@@ -259,14 +279,11 @@ net::awaitable<http_response> upload_service::handle(const http_request& req, up
     const auto etag = "\"" + call.id + "\""; // an id's bytes never change
     if (req.method() == http::verb::put) {
         const auto type = upload_content_type(req[http::field::content_type]).value_or("");
-        auto [result, error] = co_await net::co_spawn(
-            blocking_,
-            [self, &call, &req, type]() -> net::awaitable<std::pair<put_result, std::string>> {
-                std::string error;
-                auto r = self->put(call.id, type, call.room, req.body(), error);
-                co_return std::pair{r, std::move(error)};
-            },
-            net::use_awaitable);
+        std::string error;
+        std::function<put_result()> store = [self, &call, &req, &type, &error] {
+            return self->put(call.id, type, call.room, req.body(), error);
+        };
+        const auto result = co_await on_pool<put_result>(blocking_, std::move(store));
         if (result == put_result::exists)
             co_return refuse(req, http::status::conflict,
                              "upload " + call.id + " exists; uploads cannot be replaced");
@@ -291,14 +308,11 @@ net::awaitable<http_response> upload_service::handle(const http_request& req, up
         res.keep_alive(req.keep_alive());
         co_return res;
     }
-    auto [found, error] = co_await net::co_spawn(
-        blocking_,
-        [self, id = call.id]() -> net::awaitable<std::pair<std::optional<got>, std::string>> {
-            std::string error;
-            auto g = self->get(id, error);
-            co_return std::pair{std::move(g), std::move(error)};
-        },
-        net::use_awaitable);
+    std::string error;
+    std::function<std::optional<got>()> read = [self, &call, &error] {
+        return self->get(call.id, error);
+    };
+    auto found = co_await on_pool<std::optional<got>>(blocking_, std::move(read));
     if (!found) {
         if (!error.empty())
             log::warn("cannot read upload", {{"upload", call.id}, {"error", error}});

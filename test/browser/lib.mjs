@@ -32,7 +32,9 @@ export class Server {
   async start() {
     const args = ['--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir, '--web-root', webRoot]
     if (this.tls) args.push('--tls-cert', this.tls.cert, '--tls-key', this.tls.key)
-    this.proc = spawn(serverPath, [...args, ...this.extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] })
+    // The harness's own TLSYNC_* variables are not tlsyncd settings.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TLSYNC_')))
+    this.proc = spawn(serverPath, [...args, ...this.extraArgs], { stdio: ['ignore', 'ignore', 'pipe'], env })
     this.exited = new Promise((res) => this.proc.once('exit', (code, signal) => res({ code, signal })))
     this.port = await new Promise((res, rej) => {
       const timer = setTimeout(() => rej(new Error(`tlsyncd did not start:\n${this.log}`)), 20000)

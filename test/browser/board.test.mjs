@@ -111,9 +111,8 @@ describe('a board shared by two pages', () => {
   })
 
   it('an uploaded image is stored on the server and survives a reload', async () => {
-    await a.mouse.click(60, 300)
     const chooser = a.waitForEvent('filechooser')
-    await a.keyboard.press('Control+u') // tldraw's "Upload media"
+    await a.getByTestId('tools.asset').click() // the toolbar's "Media" button
     await (await chooser).setFiles({ name: 'red.png', mimeType: 'image/png', buffer: png(80, 60, [220, 30, 30]) })
     const image = await until(a, () => {
       const s = window.editor.getCurrentPageShapes().find((s) => s.type === 'image')

@@ -18,6 +18,8 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <array>
+
 namespace tlsync::server {
 
 namespace {
@@ -66,6 +68,23 @@ net::awaitable<bool> write_response(Stream& stream, http_response& res, const co
     co_return true;
 }
 
+// After refusing an upload from its header: read and drop what the client
+// still sends (up to 16 MiB, within the handshake timeout) before closing.
+// Closing with unread bytes makes the kernel send a reset, and a browser then
+// reports a network error instead of the refusal it was sent.
+template <class Stream>
+net::awaitable<void> discard_body(Stream& stream, beast::flat_buffer& buffer, const config& cfg) {
+    constexpr std::size_t drain_limit = 16u << 20;
+    buffer.consume(buffer.size());
+    beast::get_lowest_layer(stream).expires_after(cfg.handshake_timeout);
+    std::array<char, 16 * 1024> scratch;
+    for (std::size_t drained = 0; drained < drain_limit;) {
+        auto [ec, n] = co_await stream.async_read_some(net::buffer(scratch), use_tuple);
+        if (ec) break;
+        drained += n;
+    }
+}
+
 using upgrade_result = std::optional<websocket_upgrade>;
 
 template <class Stream>
@@ -99,7 +118,10 @@ net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& bu
             auto admitted = ctx->uploads->admit(parser.get(), unix_seconds());
             if (auto* refusal = std::get_if<http_response>(&admitted)) {
                 refusal->keep_alive(false);
-                if (co_await write_response(stream, *refusal, cfg, peer)) co_await shut_down(stream, cfg);
+                if (co_await write_response(stream, *refusal, cfg, peer)) {
+                    if (!parser.is_done()) co_await discard_body(stream, buffer, cfg);
+                    co_await shut_down(stream, cfg);
+                }
                 co_return std::nullopt;
             }
             upload_slot.emplace(std::get<upload_service::ticket>(std::move(admitted)));

@@ -59,6 +59,7 @@ struct config {
     // ROOM_FULL. 0: no limit.
     std::size_t max_records_per_room = 0;
     std::size_t max_http_body_bytes = 64u << 20;    // admin uploads (snapshots)
+    std::size_t max_upload_bytes = 10u << 20;       // one asset (PUT /uploads/{id}); 0: uploads off
 
     // timing (SPEC defaults)
     std::chrono::milliseconds session_idle_timeout{20000};   // RC6
@@ -69,6 +70,10 @@ struct config {
     std::chrono::milliseconds idle_timeout{60000};           // websocket with no frames at all
     std::chrono::milliseconds shutdown_timeout{10000};       // graceful shutdown deadline
     std::chrono::milliseconds room_unload_delay{5000};       // empty room kept loaded this long
+
+    // The web app's files (server/static_files.hpp): "auto" (web/dist of the
+    // source tree, if built), "off", or a directory holding index.html.
+    std::string web_root = "auto";
 
     // schemas: JSON schema files extending the built-in tldraw schema (--schema, repeatable)
     std::vector<std::string> schema_files;

@@ -61,6 +61,8 @@ private:
 
 class authenticator;
 class address_limiter;
+class static_site;
+class upload_service;
 
 struct connection_context {
     config cfg;
@@ -69,6 +71,8 @@ struct connection_context {
     std::shared_ptr<const authenticator> auth; // null: --auth none
     admin_handler admin;                    // empty: /admin/... is 404
     std::shared_ptr<address_limiter> connection_rate; // null: --connection-rate-per-ip 0
+    std::shared_ptr<static_site> site;        // null: no web app (GET / is 404)
+    std::shared_ptr<upload_service> uploads;  // null: /uploads/... is 404
     connection_tracker tracker;
 };
 

@@ -1,6 +1,7 @@
 #include "server/http_routes.hpp"
 
 #include "server/metrics.hpp"
+#include "server/static_files.hpp"
 
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -141,6 +142,10 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
     return std::nullopt;
 }
 
+bool is_upload_put(const http_request& header) noexcept {
+    return header.method() == http::verb::put && split_target(header.target()).first.starts_with(uploads_prefix);
+}
+
 bool allows_large_body(std::string_view target) noexcept {
     // (Mutations travel over the user socket, not as request bodies.)
     return split_target(target).first.starts_with(admin_prefix);
@@ -159,7 +164,7 @@ http_response text_response(http::status status, std::string body, unsigned vers
     return res;
 }
 
-route_result route_request(const http_request& req, bool admin_enabled) {
+route_result route_request(const http_request& req, bool admin_enabled, bool web_enabled) {
     const auto [path, query] = split_target(req.target());
     const bool keep_alive = req.keep_alive();
 
@@ -191,6 +196,18 @@ route_result route_request(const http_request& req, bool admin_enabled) {
         if (req.method() != http::verb::get) return method_not_allowed(req);
         return route_connect(req, path, query);
     }
+    if (path.starts_with(uploads_prefix)) {
+        auto routed = route_upload(req);
+        if (auto* call = std::get_if<upload_call>(&routed)) return std::move(*call);
+        return std::get<http_response>(std::move(routed));
+    }
+    if (web_enabled && (req.method() == http::verb::get || req.method() == http::verb::head)) {
+        if (auto file = static_file_for(path)) return static_call{std::move(*file)};
+    }
+    if (!web_enabled && (path == "/" || path.starts_with("/r/")))
+        return text_response(http::status::not_found,
+                             "no web app here: build it (scripts/setup) or point --web-root at one",
+                             req.version(), keep_alive);
     // Echo at most a bounded prefix of the path: it is untrusted input.
     return text_response(http::status::not_found, "not found: " + std::string(path.substr(0, 200)),
                          req.version(), keep_alive);

@@ -11,9 +11,13 @@
 //   GET /replicator/diagnostics                   admin_call (admin token) when an admin API
 //                                                 is set, else 404
 //   /admin/...                                    admin_call when an admin API is set, else 404
+//   GET|HEAD|PUT /uploads/{id}[?room=]            upload_call (server/uploads.hpp)
+//   GET|HEAD / , /r/{room}, /<file>               static_call when the web app is on
+//                                                 (server/static_files.hpp), else 404
 // Every error response carries a short text body saying what is wrong.
 
 #include "server/connection_context.hpp"
+#include "server/uploads.hpp"
 
 #include <optional>
 #include <string>
@@ -49,15 +53,22 @@ struct connect_target {
 // A request for the /admin/... API, which answers asynchronously.
 struct admin_call {};
 
-using route_result = std::variant<http_response, connect_target, admin_call>;
+// A file of the web app, relative to its root (static_file_for).
+struct static_call {
+    std::string file;
+};
+
+using route_result = std::variant<http_response, connect_target, admin_call, static_call, upload_call>;
 
 // What to do with `req`: a response, or the session to open once the
-// websocket handshake is accepted.
-[[nodiscard]] route_result route_request(const http_request& req, bool admin_enabled);
+// websocket handshake is accepted. `web_enabled`: the web app is served.
+[[nodiscard]] route_result route_request(const http_request& req, bool admin_enabled, bool web_enabled = false);
 
 // Requests whose body may be large (admin uploads); the rest are capped at
-// small_body_limit before the body is read.
+// small_body_limit before the body is read. Asset uploads (PUT /uploads/)
+// have their own limit (--max-upload-bytes), checked by upload_service::admit.
 [[nodiscard]] bool allows_large_body(std::string_view target) noexcept;
+[[nodiscard]] bool is_upload_put(const http_request& header) noexcept;
 inline constexpr std::size_t small_body_limit = 64 * 1024;
 
 // A text/plain response (the body gets a trailing newline if it lacks one).

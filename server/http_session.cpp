@@ -5,15 +5,20 @@
 #include "server/http_routes.hpp"
 #include "server/log.hpp"
 #include "server/metrics.hpp"
+#include "server/static_files.hpp"
+#include "server/uploads.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl.hpp>
+
+#include <array>
 
 namespace tlsync::server {
 
@@ -63,6 +68,23 @@ net::awaitable<bool> write_response(Stream& stream, http_response& res, const co
     co_return true;
 }
 
+// After refusing an upload from its header: read and drop what the client
+// still sends (up to 16 MiB, within the handshake timeout) before closing.
+// Closing with unread bytes makes the kernel send a reset, and a browser then
+// reports a network error instead of the refusal it was sent.
+template <class Stream>
+net::awaitable<void> discard_body(Stream& stream, beast::flat_buffer& buffer, const config& cfg) {
+    constexpr std::size_t drain_limit = 16u << 20;
+    buffer.consume(buffer.size());
+    beast::get_lowest_layer(stream).expires_after(cfg.handshake_timeout);
+    std::array<char, 16 * 1024> scratch;
+    for (std::size_t drained = 0; drained < drain_limit;) {
+        auto [ec, n] = co_await stream.async_read_some(net::buffer(scratch), use_tuple);
+        if (ec) break;
+        drained += n;
+    }
+}
+
 using upgrade_result = std::optional<websocket_upgrade>;
 
 template <class Stream>
@@ -88,8 +110,34 @@ net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& bu
         // connection it is also how long an idle client may wait.
         beast::get_lowest_layer(stream).expires_after(cfg.handshake_timeout);
         auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+        // An asset upload is judged on its header (token, size, type,
+        // capacity) before its body is read; a refused one closes the
+        // connection rather than read a body it will not store.
+        std::optional<upload_service::ticket> upload_slot;
+        if (!ec && ctx->uploads && is_upload_put(parser.get()) && !busy) {
+            auto admitted = ctx->uploads->admit(parser.get(), unix_seconds());
+            if (auto* refusal = std::get_if<http_response>(&admitted)) {
+                refusal->keep_alive(false);
+                if (co_await write_response(stream, *refusal, cfg, peer)) {
+                    if (!parser.is_done()) co_await discard_body(stream, buffer, cfg);
+                    co_await shut_down(stream, cfg);
+                }
+                co_return std::nullopt;
+            }
+            upload_slot.emplace(std::get<upload_service::ticket>(std::move(admitted)));
+            parser.body_limit(ctx->uploads->max_bytes());
+            if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+                http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+                go_on.set(http::field::server, "tlsyncd");
+                auto [cec, cn] = co_await http::async_write(stream, go_on, use_tuple);
+                if (cec) {
+                    report(cec, "write", peer);
+                    co_return std::nullopt;
+                }
+            }
+        }
         if (!ec && !parser.is_done()) {
-            if (!allows_large_body(parser.get().target())) {
+            if (!upload_slot && !allows_large_body(parser.get().target())) {
                 const auto length = parser.content_length();
                 if (length && *length > small_body_limit)
                     ec = http::error::body_limit;
@@ -129,8 +177,17 @@ net::awaitable<upgrade_result> serve_http(Stream& stream, beast::flat_buffer& bu
             co_return std::nullopt;
         }
 
-        auto routed = route_request(req, static_cast<bool>(ctx->admin));
+        auto routed = route_request(req, static_cast<bool>(ctx->admin), static_cast<bool>(ctx->site));
         if (std::holds_alternative<admin_call>(routed)) routed = co_await ctx->admin(req);
+        if (auto* file = std::get_if<static_call>(&routed)) routed = ctx->site->serve(req, file->file);
+        if (auto* call = std::get_if<upload_call>(&routed)) {
+            if (!ctx->uploads)
+                routed = text_response(http::status::not_found, "uploads are not served here", req.version(),
+                                       req.keep_alive());
+            else
+                routed = co_await ctx->uploads->handle(req, std::move(*call));
+            upload_slot.reset();
+        }
         if (auto* target = std::get_if<connect_target>(&routed)) {
             if (auto refused = authorize(ctx->auth.get(), req, *target, unix_seconds())) routed = std::move(*refused);
         }

@@ -158,6 +158,10 @@ std::string metrics::render() const {
     c("tlsync_user_mutations_rejected_total", "User mutations rejected.", user_mutations_rejected);
     c("tlsync_rooms_deleted_with_file_total", "Rooms closed and removed because their file was deleted.",
       rooms_deleted_with_file);
+    c("tlsync_uploads_total", "Uploads stored (PUT /uploads/{id}).", uploads);
+    c("tlsync_upload_bytes_total", "Bytes of uploads stored.", upload_bytes);
+    c("tlsync_uploads_refused_total", "Upload requests refused (size, type, token, capacity, bad id).",
+      uploads_refused);
     return out;
 }
 

@@ -94,6 +94,10 @@ struct metrics {
     counter user_mutations_committed;
     counter user_mutations_rejected;
     counter rooms_deleted_with_file;   // rooms closed and removed because their file went
+    // Uploads (PUT /uploads/{id}, server/uploads.hpp).
+    counter uploads;          // stored
+    counter upload_bytes;     // bytes stored
+    counter uploads_refused;  // answered 4xx/5xx (size, type, token, capacity, bad id)
 
     void count_in(msg_type t, std::size_t bytes) noexcept {
         messages_in[static_cast<std::size_t>(t)].inc();

@@ -7,6 +7,8 @@
 #include "server/user_plane.hpp"
 
 #include "server/schema_loading.hpp"
+#include "server/static_files.hpp"
+#include "server/uploads.hpp"
 #include "server/listener.hpp"
 #include "server/log.hpp"
 #include "server/metrics.hpp"
@@ -134,6 +136,22 @@ std::string server::open() {
         log::warn("--auth none: anyone who can reach this port may open, read and change every room. Fine for "
                   "local use; on a network, use --auth jwt (docs/CONFIGURATION.md).");
     }
+
+    std::error_code exe_ec;
+    const auto web = find_web_root(m.cfg.web_root, std::filesystem::read_symlink("/proc/self/exe", exe_ec));
+    if (!web.error.empty()) return web.error;
+    if (web.root) {
+        m.ctx->site = std::make_shared<static_site>(*web.root);
+        log::info("serving the web app at /", {{"web_root", web.root->string()}});
+    } else if (m.cfg.web_root == "off") {
+        log::info("web app off (--web-root off): GET / answers 404");
+    } else {
+        log::info("web app not found, GET / answers 404: build it with scripts/setup, or give --web-root DIR",
+                  {{"looked_in", web.looked}});
+    }
+    m.ctx->uploads = std::make_shared<upload_service>(std::filesystem::path(m.cfg.data_dir) / "uploads",
+                                                      m.cfg.max_upload_bytes, m.ctx->auth,
+                                                      m.blocking.get_executor());
 
     beast::error_code ec;
     tcp::resolver resolver(m.io);

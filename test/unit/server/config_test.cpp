@@ -63,7 +63,9 @@ const std::vector<std::string> all_flags = {"host",
                                             "auth",
                                             "jwt-secret-file",
                                             "jwt-public-key",
-                                            "max-sessions-per-room"};
+                                            "max-sessions-per-room",
+                                            "web-root",
+                                            "max-upload-bytes"};
 
 std::string env_name(std::string flag) {
     for (auto& c : flag)
@@ -152,6 +154,8 @@ const std::vector<sample> samples = {
     {"jwt-secret-file", "/etc/tlsync/secret", [](const config& c) { return c.jwt_secret_file == "/etc/tlsync/secret"; }},
     {"jwt-public-key", "/etc/tlsync/key.pem", [](const config& c) { return c.jwt_public_key == "/etc/tlsync/key.pem"; }},
     {"max-sessions-per-room", "12", [](const config& c) { return c.max_sessions_per_room == 12u; }},
+    {"web-root", "/srv/tlsync/web", [](const config& c) { return c.web_root == "/srv/tlsync/web"; }},
+    {"max-upload-bytes", "2MiB", [](const config& c) { return c.max_upload_bytes == 2u << 20; }},
 };
 
 // Flags only valid together with another: what each sample needs alongside.
@@ -190,6 +194,8 @@ BOOST_AUTO_TEST_CASE(defaults_without_input) {
     BOOST_TEST(c.session_idle_timeout.count() == 20000); // RC6
     BOOST_TEST(c.data_debounce.count() == 16);           // RB1
     BOOST_TEST((c.log == log_level::info));
+    BOOST_TEST(c.web_root == "auto");
+    BOOST_TEST(c.max_upload_bytes == 10u << 20);
 }
 
 BOOST_AUTO_TEST_CASE(samples_cover_every_flag) {
@@ -302,6 +308,8 @@ BOOST_AUTO_TEST_CASE(every_validation_error_names_the_flag_and_value) {
         {"max-connections", "0"},
         {"max-connections", "1k"},
         {"max-http-body-bytes", "5GiB"},
+        {"max-upload-bytes", "5GiB"},
+        {"web-root", ""},
         {"session-idle-timeout", "25h"},
         {"session-start-wait", "x"},
         {"session-removal-wait", "-5"},

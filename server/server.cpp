@@ -3,6 +3,7 @@
 #include "server/auth.hpp"
 
 #include "server/address_limiter.hpp"
+#include "server/allocator.hpp"
 #include "server/admin.hpp"
 #include "server/user_plane.hpp"
 
@@ -23,7 +24,6 @@
 #include <boost/asio/thread_pool.hpp>
 
 #if defined(__GLIBC__)
-#include <malloc.h>
 #include <sched.h>
 #endif
 
@@ -216,7 +216,7 @@ int server::run() {
     log::info("listening on " + m.cfg.host + ":" + std::to_string(ep.port()) +
                   (m.ctx->tls ? " (tls on)" : " (tls off)"),
               {{"host", m.cfg.host}, {"port", std::to_string(ep.port())},
-               {"tls", m.ctx->tls ? "on" : "off"}});
+               {"tls", m.ctx->tls ? "on" : "off"}, {"allocator", std::string(allocator::name())}});
 
     const unsigned n = m.cfg.threads > 0 ? static_cast<unsigned>(m.cfg.threads) : usable_cpus();
     std::vector<std::thread> threads;
@@ -249,9 +249,10 @@ void server::impl::run_thread() {
 // grace period cuts whatever is left, and io stops once no connection
 // remains, or at config::shutdown_timeout whatever happens.
 // Every few seconds, when connections or rooms came or went since the last
-// time, the heap's free pages go back to the system: glibc returns only the
-// top of its heaps by itself, and the buffers of a burst of connections
-// (handshakes, parsers, a room's load) leave free pages all through them.
+// time, the heap's free pages go back to the system (allocator.hpp): the
+// buffers of a burst of connections (handshakes, parsers, a room's load)
+// leave free pages all through the heap, and neither glibc nor an idle
+// jemalloc returns them by itself.
 // A cost of milliseconds on the blocking pool, none when nothing changed.
 void server::impl::housekeep() {
     static constexpr auto period = std::chrono::seconds(5);
@@ -261,9 +262,7 @@ void server::impl::housekeep() {
                                           metrics.connections_open.value(), metrics.rooms_loaded.value()};
     if (now != trimmed_at) {
         trimmed_at = now;
-#if defined(__GLIBC__)
-        net::post(blocking, [] { ::malloc_trim(0); });
-#endif
+        net::post(blocking, [] { allocator::release_free_memory(); });
     }
     housekeeping.expires_after(period);
     housekeeping.async_wait([this](const beast::error_code& ec) {

@@ -19,8 +19,10 @@
 #include <boost/beast/websocket.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 namespace tlsync::loadtest {
 
@@ -126,6 +128,15 @@ template <class Stream> class client : public std::enable_shared_from_this<clien
         timeouts.handshake_timeout = std::chrono::seconds(3);
         ws_.set_option(timeouts);
 
+        if (opt.connect_buffer_bytes > 0) {
+            // Fault the pages in now: the kernel's copy of a multi-megabyte
+            // connect response would otherwise take a page fault per 4 KiB
+            // inside the timed span (costly under some hypervisors).
+            const auto n = static_cast<std::size_t>(opt.connect_buffer_bytes);
+            buffer_.reserve(n);
+            const auto space = buffer_.prepare(n);
+            std::memset(space.data(), 0, space.size());
+        }
         env_.msgs.connect(out_, sid);
         connect_sent_ns_ = env_.plan.now_ns();
         auto [write_ec, written] = co_await ws_.async_write(net::buffer(out_), use_tuple);
@@ -159,6 +170,7 @@ template <class Stream> class client : public std::enable_shared_from_this<clien
             else
                 on_message(frame);
             buffer_.consume(buffer_.size());
+            if (std::exchange(connected_release_buffer_, false)) buffer_.shrink_to_fit();
         }
     }
 
@@ -200,6 +212,7 @@ template <class Stream> class client : public std::enable_shared_from_this<clien
                 st.connect_us.record(static_cast<std::uint64_t>((now - connect_sent_ns_) / 1000));
                 st.connect_bytes_max = std::max<std::uint64_t>(st.connect_bytes_max, msg.size());
                 st.last_connected_ns = std::max(st.last_connected_ns, now);
+                if (env_.opt.connect_buffer_bytes > 0) connected_release_buffer_ = true;
                 plan.room_members[static_cast<std::size_t>(room_)].fetch_add(
                     1, std::memory_order_relaxed);
                 timer_.cancel();
@@ -321,6 +334,7 @@ template <class Stream> class client : public std::enable_shared_from_this<clien
     websocket::stream<Stream> ws_;
     net::steady_timer timer_; // the sender's wake-up: schedule, connect, results, close
     beast::flat_buffer buffer_;
+    bool connected_release_buffer_ = false; // --connect-buffer: give it back once connected
     std::string chunks_;
     std::string out_;
     std::uint32_t id_;

@@ -66,6 +66,9 @@ std::string usage() {
     --quiet                no progress line
     --progress S           progress line interval (default 1)
     --max-frame-bytes N    largest frame accepted from the server (default 64 MiB)
+    --connect-buffer N     before connecting, reserve and touch N bytes of each client's
+                           read buffer, so a large connect response is timed without the
+                           generator's own page faults (given back once connected)
 
 Latency is from the push being written to each peer reading the patch: every
 push carries its sender and send time (steady_clock) in the record's meta, so
@@ -214,6 +217,8 @@ std::optional<std::string> parse_options(int argc, char** argv, options& o, bool
             o.quiet = true;
         else if (a == "--progress")
             ok = num(o.progress_s, 0.1);
+        else if (a == "--connect-buffer")
+            ok = integer(o.connect_buffer_bytes, 0);
         else if (a == "--max-frame-bytes")
             ok = integer(o.max_frame_bytes, 1024);
         else

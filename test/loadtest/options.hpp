@@ -48,6 +48,9 @@ struct options {
     bool quiet = false;
     double progress_s = 1;
     int max_frame_bytes = 64 << 20;
+    // Bytes of each client's read buffer reserved and touched before its
+    // connect message is written (0: grow as messages come).
+    int connect_buffer_bytes = 0;
 };
 
 // Parses argv into `o`. Returns an error text, or nullopt. `--help` sets `help`.

@@ -25,8 +25,10 @@ bool batching_policy::catching_up(lsn received, stream_time now) noexcept {
 stream_time batching_policy::take_at(std::size_t pending_rows, stream_time oldest, lsn received,
                                      stream_time now) noexcept {
     const bool behind = catching_up(received, now);
-    if (!behind || pending_rows >= cfg_.catch_up_rows) return now;
-    return oldest + cfg_.catch_up_wait;
+    if (pending_rows >= cfg_.catch_up_rows) return now;
+    if (behind) return oldest + cfg_.catch_up_wait;
+    if (last_taken_ && cfg_.live_min_interval.count() > 0) return std::max(now, *last_taken_ + cfg_.live_min_interval);
+    return now;
 }
 
 } // namespace tlsync::core::pg

@@ -3,7 +3,7 @@
 // sans-io policy: the I/O layer reports the server's flushed WAL position
 // and asks, with the state of its pipeline, at what time to record.
 //
-// Live (the stream keeps up), a batch is recorded at once: every millisecond
+// Live (the stream keeps up), a batch is recorded at once (spaced, see below): every millisecond
 // it waits is commit -> user lag. Catching up a backlog, the batch is left to
 // grow first. What a batch costs is mostly per batch, not per row: one SQLite
 // commit, one UPDATE per user whose sequence moved, one post per user actor,
@@ -23,8 +23,16 @@
 // than `flush_valid_for` (the poll stalled or failed) is not trusted: the
 // policy falls back to live.
 //
+// Live, batches are also spaced at least `live_min_interval` apart: under a
+// stream of small transactions (thousands a second) "whatever arrived
+// meanwhile" is one or two transactions, and each batch pays a hand-off to
+// the blocking pool and back, a SQLite commit and a write per user. The
+// first batch after a quiet interval is taken at once, so a lone change is
+// never held; under load a change waits at most that interval.
+//
 //   stream is             batch has                    take it at
-//   live / unknown        anything                     now
+//   live / unknown        >= catch_up_rows changes     now
+//   live / unknown        fewer                        now, or last batch + live_min_interval
 //   catching up           >= catch_up_rows changes     now
 //   catching up           fewer                        oldest change + catch_up_wait
 
@@ -44,6 +52,7 @@ struct batching_config {
     std::size_t catch_up_rows = 16'384;          // changes per batch while catching up
     std::chrono::milliseconds catch_up_wait{250}; // the longest a decoded change waits for its batch to fill
     std::chrono::milliseconds flush_valid_for{1'000};
+    std::chrono::milliseconds live_min_interval{2}; // live: batches at most this often (0: no spacing)
 };
 
 class batching_policy {
@@ -66,6 +75,8 @@ public:
     // waits until then or until more arrives, and asks again.
     [[nodiscard]] stream_time take_at(std::size_t pending_rows, stream_time oldest, lsn received,
                                       stream_time now) noexcept;
+    // The recorder took a batch at `now` (spacing of live batches).
+    void on_taken(stream_time now) noexcept { last_taken_ = now; }
 
     [[nodiscard]] const batching_config& config() const noexcept { return cfg_; }
 
@@ -76,6 +87,7 @@ private:
         stream_time at;
     };
     std::optional<report> flushed_;
+    std::optional<stream_time> last_taken_;
     bool catching_up_ = false;
 };
 

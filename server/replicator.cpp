@@ -432,6 +432,7 @@ private:
                 (void)co_await p.work.async_wait(net::as_tuple(net::use_awaitable));
                 continue;
             }
+            p.batching.on_taken(now);
             auto batch = std::exchange(p.batch, {});
             auto msgs = std::exchange(p.msgs, {});
             const auto advance = std::exchange(p.advance, std::nullopt);

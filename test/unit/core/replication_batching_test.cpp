@@ -57,6 +57,41 @@ BOOST_AUTO_TEST_CASE(catching_up_waits_for_a_full_batch_or_the_wait_bound) {
     BOOST_TEST(p.take_at(1, milliseconds(5), at(99'800), milliseconds(10)).count() == 10);
 }
 
+BOOST_AUTO_TEST_CASE(live_batches_are_spaced_by_the_minimum_interval) {
+    auto cfg = small();
+    cfg.live_min_interval = milliseconds(2);
+    batching_policy p(cfg);
+    // The first batch, and any after a quiet interval, is taken at once.
+    BOOST_TEST(p.take_at(1, milliseconds(100), at(0), milliseconds(100)).count() == 100);
+    p.on_taken(milliseconds(100));
+    // Under a stream of transactions the next waits for the interval...
+    BOOST_TEST(p.take_at(1, milliseconds(100), at(0), milliseconds(100)).count() == 102);
+    BOOST_TEST(p.take_at(3, milliseconds(101), at(0), milliseconds(101)).count() == 102);
+    // ...unless it is already a full batch.
+    BOOST_TEST(p.take_at(100, milliseconds(101), at(0), milliseconds(101)).count() == 101);
+    // Once the interval has passed, at once.
+    BOOST_TEST(p.take_at(2, milliseconds(101), at(0), milliseconds(102)).count() == 102);
+    BOOST_TEST(p.take_at(2, milliseconds(150), at(0), milliseconds(150)).count() == 150);
+}
+
+BOOST_AUTO_TEST_CASE(no_spacing_with_a_zero_interval) {
+    auto cfg = small();
+    cfg.live_min_interval = milliseconds(0);
+    batching_policy p(cfg);
+    p.on_taken(milliseconds(100));
+    BOOST_TEST(p.take_at(1, milliseconds(100), at(0), milliseconds(100)).count() == 100);
+}
+
+BOOST_AUTO_TEST_CASE(catching_up_ignores_the_live_spacing) {
+    auto cfg = small();
+    cfg.live_min_interval = milliseconds(2);
+    batching_policy p(cfg);
+    p.on_server_flush(at(100'000), milliseconds(0));
+    p.on_taken(milliseconds(10));
+    // Behind: the catch-up rule (oldest + catch_up_wait), not last + interval.
+    BOOST_TEST(p.take_at(5, milliseconds(10), at(1'000), milliseconds(10)).count() == 60);
+}
+
 BOOST_AUTO_TEST_CASE(enters_past_the_high_mark_and_leaves_at_the_low_one) {
     batching_policy p(small());
     p.on_server_flush(at(100'000), milliseconds(0));

@@ -19,6 +19,7 @@ namespace alloc = tlsync::server::allocator;
 
 namespace {
 
+#if !defined(TLSYNC_TEST_SANITIZED)
 // Resident set of this process, in KiB (/proc/self/status VmRSS).
 long rss_kib() {
     std::ifstream in("/proc/self/status");
@@ -27,6 +28,7 @@ long rss_kib() {
         if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
     return -1;
 }
+#endif
 
 } // namespace
 

@@ -122,8 +122,6 @@ sqlite_db::sqlite_db(const std::string& path, const sqlite_options& opts) {
         if (const int r = sqlite3_busy_timeout(db_, static_cast<int>(opts.busy_timeout.count()));
             r != SQLITE_OK)
             fail(db_, r, "busy_timeout");
-        // Before the first access to the file, so WAL mode never maps the -shm.
-        if (opts.exclusive) exec("PRAGMA locking_mode=EXCLUSIVE");
         // journal_mode answers with a row; check it really switched (it cannot
         // for :memory: databases, which is fine for them).
         {

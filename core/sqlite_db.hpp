@@ -113,12 +113,6 @@ struct sqlite_options {
     // false: commits never checkpoint the WAL (wal_autocheckpoint=0); the
     // owner checkpoints from another handle, off its write path.
     bool auto_checkpoint = true;
-    // locking_mode=EXCLUSIVE: the file is locked from the first access until
-    // the handle closes, the WAL index lives in this handle's heap instead of
-    // a shared -shm mapping, and a transaction takes no file locks (two
-    // fcntl calls a commit fewer). For files only this handle uses while it is
-    // open; another process (or handle) gets SQLITE_BUSY meanwhile.
-    bool exclusive = false;
 };
 
 class sqlite_db {

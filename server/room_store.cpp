@@ -44,10 +44,6 @@ room_store::room_store(const config& cfg, const std::string& room_id)
 void room_store::open() {
     core::sqlite_options opts;
     opts.synchronous = cfg_.fsync ? core::sqlite_synchronous::full : core::sqlite_synchronous::normal;
-    // Only this handle touches the file while it is open (a room is loaded
-    // once, its calls serialized here): no file locks per flush. A second
-    // tlsyncd on the same --data-dir gets SQLITE_BUSY instead of sharing it.
-    opts.exclusive = true;
     db_ = std::make_shared<core::sqlite_db>(path_.string(), opts);
     storage_ = std::make_unique<core::sqlite_storage>(db_);
 }

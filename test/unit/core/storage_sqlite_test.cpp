@@ -40,37 +40,6 @@ void put(sync_storage& s, const std::string& id, json::object extra = {}) {
 
 BOOST_AUTO_TEST_SUITE(sqlite_storage)
 
-// Rooms open their file exclusively: no -shm mapping, other handles are
-// refused while it is open, and the data is there for them once it closes.
-BOOST_AUTO_TEST_CASE(exclusive_handle_locks_the_file_until_closed) {
-    temp_dir d;
-    sqlite_options ex;
-    ex.exclusive = true;
-    auto a = open(d, ex);
-    {
-        core::sqlite_storage s(a);
-        put(s, "shape:a");
-    }
-    BOOST_TEST(text(*a, "PRAGMA locking_mode") == "exclusive");
-    BOOST_TEST(!std::filesystem::exists(d.file("room.db") + "-shm"));
-
-    sqlite_options other;
-    other.busy_timeout = std::chrono::milliseconds(10);
-    bool refused = false;
-    try {
-        auto b = open(d, other);
-        (void)scalar(*b, "SELECT count(*) FROM sqlite_master");
-    } catch (const sqlite_error& e) {
-        refused = (e.code() & 0xff) == 5; // SQLITE_BUSY
-    }
-    BOOST_TEST(refused);
-
-    a.reset();
-    auto b = open(d, other);
-    core::sqlite_storage again(b);
-    BOOST_TEST(again.get_snapshot().documents.size() >= 1u);
-}
-
 BOOST_AUTO_TEST_CASE(SQ1_tables_honor_prefix_and_data_persists_across_reopen) {
     temp_dir d;
     {

@@ -7,7 +7,7 @@
 
 namespace tlsync::server::allocator {
 
-// "jemalloc" or "glibc" (or "system" elsewhere), for logs and /metrics.
+// "jemalloc" or "glibc" (or "system" elsewhere), for the startup log.
 std::string_view name() noexcept;
 
 // Returns free pages to the system. glibc keeps freed blocks in the middle of

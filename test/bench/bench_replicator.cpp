@@ -449,24 +449,39 @@ struct lag_report {
     tlsync::loadtest::histogram lag;      // from COMMIT returned (0 when received earlier)
     tlsync::loadtest::histogram from_sent; // from the statement sent: an upper bound
     long expected = 0, received = 0, duplicated = 0;
+    std::vector<std::uint64_t> max_by_second; // worst lag (us) of the rows committed in each second
 };
 
 lag_report lags(const row_clock& rc, long first, long last) {
     lag_report r;
+    std::int64_t base = 0;
     for (long s = first; s <= last; ++s) {
         auto c = rc.committed[static_cast<std::size_t>(s)].load();
         if (!c) continue;
+        if (!base) base = c;
         ++r.expected;
         auto got = rc.received[static_cast<std::size_t>(s)].load();
         if (!got) continue;
         ++r.received;
         if (rc.copies[static_cast<std::size_t>(s)].load() > 1) ++r.duplicated;
         // Received before the writer saw COMMIT return counts as 0.
-        r.lag.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, got - c) / 1000));
+        const auto lag_us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, got - c) / 1000);
+        r.lag.record(lag_us);
+        const auto sec = static_cast<std::size_t>(std::max<std::int64_t>(0, c - base) / 1'000'000'000);
+        if (r.max_by_second.size() <= sec) r.max_by_second.resize(sec + 1);
+        r.max_by_second[sec] = std::max(r.max_by_second[sec], lag_us);
         r.from_sent.record(static_cast<std::uint64_t>(
             std::max<std::int64_t>(0, got - rc.sent[static_cast<std::size_t>(s)].load()) / 1000));
     }
     return r;
+}
+
+// The worst lag of each second's commits, in whole ms: shows whether a tail
+// is steady, periodic, or one stall.
+std::string per_second(const lag_report& r) {
+    std::string out;
+    for (auto us : r.max_by_second) out += (out.empty() ? "" : " ") + std::to_string(us / 1000);
+    return out;
 }
 
 std::string quantiles(const tlsync::loadtest::histogram& h) {
@@ -511,6 +526,7 @@ int run_live(const options& o) {
     std::cout << "  measured (after " << o.warmup_s << " s warm-up): " << r.received << "/" << r.expected
               << " rows received, " << r.duplicated << " redelivered\n";
     std::cout << "  commit -> user socket lag ms: " << quantiles(r.lag) << "\n"
+              << "  worst lag per second of commits, ms: " << per_second(r) << "\n"
               << "  sent -> user socket (upper bound) ms: " << quantiles(r.from_sent) << "\n";
     print_sockets(f.st);
     write_json(o, "{\"mode\":\"live\",\"users\":" + std::to_string(o.users) + ",\"rate\":" +
@@ -712,6 +728,7 @@ int run_inproc_live(const options& o) {
               << ws.late_txs << " transactions started >1 ms late)\n"
               << "  measured: " << r.received << "/" << r.expected << " rows delivered\n"
               << "  commit -> on_deliveries lag ms: " << quantiles(r.lag) << "\n"
+              << "  worst lag per second of commits, ms: " << per_second(r) << "\n"
               << "  sent -> on_deliveries (upper bound) ms: " << quantiles(r.from_sent) << "\n"
               << "  replicator CPU: " << cpu << " s = " << cpu / write_s * 100 << " % of a core, "
               << cpu * 1e6 / static_cast<double>(std::max(1L, ws.rows)) << " us per row\n";
@@ -814,6 +831,7 @@ int run_recvlogical_live(const options& o) {
     }
     std::cout << "recvlogical-live: " << ws.rows << " rows, " << o.rows_per_tx << " rows/tx; measured " << r.received
               << "/" << r.expected << "\n  commit -> pg_recvlogical lag ms: " << quantiles(r.lag) << "\n"
+              << "  worst lag per second of commits, ms: " << per_second(r) << "\n"
               << "  sent -> pg_recvlogical (upper bound) ms: " << quantiles(r.from_sent) << "\n";
     return 0;
 }

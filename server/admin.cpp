@@ -7,7 +7,6 @@
 #include "proto/codec.hpp"
 #include "server/http_routes.hpp"
 #include "server/log.hpp"
-#include "server/room_store.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -275,10 +274,14 @@ private:
     // Runs `op` on the room; an unknown room is 404 unless `create` (writes).
     net::awaitable<http_response> with_room(const std::string& id, const http_request& req, bool create,
                                             room_op op) {
-        if (!create && !room_store::exists(cfg_, id)) {
+        if (!create) {
             bool loaded = false;
             for (const auto& a : rooms_->rooms()) loaded = loaded || a->id() == id;
-            if (!loaded) throw admin_error{http::status::not_found, "no such room"};
+            if (!loaded) {
+                const auto stored = co_await find_stored(id);
+                if (!stored) throw admin_error{http::status::service_unavailable, "room storage unavailable, retry"};
+                if (!*stored) throw admin_error{http::status::not_found, "no such room"};
+            }
         }
         auto actor = rooms_->acquire(id);
         if (!actor) throw admin_error{http::status::service_unavailable, "server shutting down"};
@@ -295,6 +298,19 @@ private:
             }
         };
         co_return co_await on_room<http_response>(std::move(actor), std::move(run));
+    }
+
+    // room_registry::find_stored, resumed on the coroutine's executor.
+    net::awaitable<std::optional<bool>> find_stored(const std::string& id) {
+        auto initiate = [rooms = rooms_, id](auto handler) {
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            rooms->find_stored(id, [shared](std::optional<bool> stored) {
+                auto ex = net::get_associated_executor(*shared);
+                net::post(ex, [shared, stored] { (*shared)(stored); });
+            });
+        };
+        co_return co_await net::async_initiate<decltype(net::use_awaitable), void(std::optional<bool>)>(
+            std::move(initiate), net::use_awaitable);
     }
 
     std::shared_ptr<room_registry> rooms_;

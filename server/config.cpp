@@ -1,6 +1,7 @@
 #include "server/config.hpp"
 
 #include "proto/messages.hpp"
+#include "server/pg_blocking.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -73,8 +74,13 @@ const option options[] = {
      "the web app served at / (built by scripts/setup): auto finds web/dist, off disables it"},
     {"data-dir", "Storage", "DIR", kind::text, &config::data_dir,
      "where room databases (DIR/rooms/<room>.sqlite) and uploads (DIR/uploads/) live"},
+    {"storage", "Storage", "WHERE", kind::text, &config::storage,
+     "where rooms are kept: sqlite (files under --data-dir) or PostgreSQL (a postgres:// URI or "
+     "key=value conninfo; tables shared by every node)"},
+    {"node-id", "Storage", "NAME", kind::text, &config::node_id,
+     "this server's name in the room write log (--storage postgres); empty: hostname:pid", 0, 0, true},
     {"flush-interval", "Storage", "DURATION", kind::duration, &config::flush_interval,
-     "how often changed rooms are written to SQLite", 1, hour},
+     "how often changed rooms are written to storage", 1, hour},
     {"fsync", "Storage", "[BOOL]", kind::boolean, &config::fsync,
      "SQLite synchronous=FULL: survives power loss, slower writes"},
     {"durability", "Storage", "MODE", kind::text, &config::durability,
@@ -461,6 +467,15 @@ config_result parse_config(const std::vector<std::string>& args,
     if (!slot_ok)
         return fail("--replicator-slot: expected 1-63 characters of a-z, 0-9 and _, got " +
                     quoted(cfg.replicator_slot));
+    if (cfg.storage != "sqlite") {
+        if (!looks_like_conninfo(cfg.storage))
+            return fail("--storage: expected sqlite, a postgres:// URI or a key=value conninfo, got " +
+                        quoted(cfg.storage));
+        // The value may hold a password: libpq's reason, not the value.
+        if (auto why = conninfo_error(cfg.storage); !why.empty())
+            return fail("--storage: not a valid PostgreSQL connection string: " + why);
+    }
+    if (cfg.node_id.size() > 200) return fail("--node-id: expected at most 200 characters");
     if (cfg.app_users_insecure && cfg.postgres.empty())
         return fail("--app-users-insecure: user sockets need --postgres");
     if (cfg.durability != "flush" && cfg.durability != "fsync")

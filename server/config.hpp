@@ -33,7 +33,13 @@ struct config {
 
     // storage
     std::string data_dir = "./data";
-    std::chrono::milliseconds flush_interval{500}; // write-behind to SQLite
+    // Where rooms are kept: "sqlite" (one file per room under data_dir/rooms)
+    // or PostgreSQL, a postgres:// / postgresql:// URI or key=value conninfo
+    // (shared tables, server/pg_room_storage.hpp).
+    std::string storage = "sqlite";
+    // Who this process is in the room write log; empty: hostname:pid.
+    std::string node_id;
+    std::chrono::milliseconds flush_interval{500}; // write-behind to storage
     bool fsync = false; // SQLite synchronous=FULL instead of NORMAL
     // "flush": edits are acknowledged at once and written within
     // --flush-interval. "fsync": a room's messages that follow an edit
@@ -90,6 +96,7 @@ struct config {
     bool log_json = false;
 
     [[nodiscard]] bool tls_enabled() const noexcept { return !tls_cert.empty() && !tls_key.empty(); }
+    [[nodiscard]] bool postgres_storage() const noexcept { return !storage.empty() && storage != "sqlite"; }
 };
 
 // Result of parsing: a config, or --help/--version text to print and exit 0,

@@ -2,6 +2,7 @@
 
 #include "server/config.hpp"
 #include "server/log.hpp"
+#include "server/room_store.hpp"
 #include "server/server.hpp"
 
 #include <csignal>
@@ -33,6 +34,17 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     log::configure(parsed.cfg->log, parsed.cfg->log_json);
     for (const auto& w : parsed.warnings) log::warn(w);
+    if (parsed.cfg->postgres_storage()) {
+        // Fail fast, naming the flag: Postgres unreachable, refusing us, or
+        // migrated by a newer server. (Connects once; the server's own
+        // pool connects again.)
+        try {
+            (void)make_room_backend(*parsed.cfg);
+        } catch (const std::exception& e) {
+            std::cerr << "tlsyncd: " << e.what() << "\n";
+            return 2;
+        }
+    }
     try {
         server s(*parsed.cfg);
         if (const std::string error = s.open(); !error.empty()) {

@@ -1,7 +1,8 @@
 // The room actor: a core::room on a strand. The room decides, this file
 // carries out: it routes the room's actions to connections, drives the
 // room's single deadline with one timer, and flushes changed documents to
-// SQLite on the blocking pool (write-behind, at most one flush in flight).
+// storage (SQLite or Postgres, server/room_store.hpp) on the blocking pool
+// (write-behind, at most one flush in flight).
 
 #include "server/room_actor_impl.hpp"
 
@@ -17,9 +18,9 @@ using clock = std::chrono::steady_clock;
 room_actor_impl::room_actor_impl(std::string id, net::any_io_executor io,
                                  net::any_io_executor blocking, const config& cfg,
                                  std::shared_ptr<const core::schema> schema,
-                                 std::weak_ptr<room_owner> owner)
+                                 std::weak_ptr<room_owner> owner, std::shared_ptr<room_backend> backend)
     : id_(std::move(id)), strand_(net::make_strand(io)), blocking_(std::move(blocking)), cfg_(cfg),
-      schema_(std::move(schema)), owner_(std::move(owner)), timer_(strand_),
+      schema_(std::move(schema)), owner_(std::move(owner)), backend_(std::move(backend)), timer_(strand_),
       flush_timer_(strand_), unload_timer_(strand_), release_timer_(strand_),
       gauge_timer_(strand_) {
     global_metrics().rooms_loaded.add();
@@ -53,7 +54,7 @@ void room_actor_impl::when_loaded(std::function<void()> op) {
 void room_actor_impl::start() {
     net::post(blocking_, [self = self()] {
         try {
-            auto store = std::make_shared<room_store>(self->cfg_, self->id_);
+            auto store = self->backend_->open(self->id_);
             // Migrates a stored room to the served schema, backing it up first
             // (RC3). Records stay text until used: a first connect is answered
             // from the stored bytes, and records nobody touches are never parsed.

@@ -40,7 +40,7 @@ class room_actor_impl final : public room_actor {
 public:
     room_actor_impl(std::string id, net::any_io_executor io, net::any_io_executor blocking,
                     const config& cfg, std::shared_ptr<const core::schema> schema,
-                    std::weak_ptr<room_owner> owner);
+                    std::weak_ptr<room_owner> owner, std::shared_ptr<room_backend> backend);
     ~room_actor_impl() override;
 
     const std::string& id() const noexcept override { return id_; }
@@ -93,6 +93,7 @@ private:
     const config& cfg_;
     std::shared_ptr<const core::schema> schema_;
     std::weak_ptr<room_owner> owner_;
+    std::shared_ptr<room_backend> backend_; // opens store_, on the blocking pool
 
     phase phase_ = phase::loading;
     std::vector<std::function<void()>> pending_; // arrived while loading

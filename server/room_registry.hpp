@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,13 @@ public:
     // reached through the registry because every connection already holds
     // the registry in its connection_context.
     [[nodiscard]] virtual std::shared_ptr<user_hub> users() const { return nullptr; }
+    // Whether the room has ever been stored. The lookup blocks (a file, a
+    // Postgres query), so it runs on the blocking pool and `done` is called
+    // there: true or false, or nullopt when storage cannot tell (unreachable).
+    virtual void find_stored(std::string room_id, std::function<void(std::optional<bool>)> done) const {
+        (void)room_id;
+        done(false);
+    }
 };
 
 } // namespace tlsync::server

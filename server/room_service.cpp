@@ -97,18 +97,11 @@ private:
     std::shared_ptr<room_actor> inner_;
 };
 
-// Blocking: removes the room's SQLite files (and writes the marker first, so
-// a crash halfway still refuses the id).
-void remove_room_files(const fs::path& dir, const std::string& id, bool write_marker) {
-    std::error_code ec;
-    if (write_marker) {
-        std::FILE* f = std::fopen((dir / (id + std::string(deleted_marker))).c_str(), "w");
-        if (f) std::fclose(f);
-        else log::warn("cannot write deleted-room marker", {{"room", id}});
-    }
-    for (const char* suffix : {".sqlite", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal"})
-        fs::remove(dir / (id + suffix), ec);
-    fs::remove(dir / (id + std::string(readonly_marker)), ec);
+// Blocking: the marker that refuses a deleted room's id, written before its
+// storage goes, so a crash halfway still refuses the id.
+void write_deleted_marker(const fs::path& dir, const std::string& id) {
+    if (std::FILE* f = std::fopen((dir / (id + std::string(deleted_marker))).c_str(), "w")) std::fclose(f);
+    else log::warn("cannot write deleted-room marker", {{"room", id}});
 }
 
 class service_impl final : public room_service,
@@ -118,7 +111,10 @@ public:
     service_impl(net::any_io_executor io, net::any_io_executor blocking, const config& cfg,
                  std::shared_ptr<const core::schema> schema)
         : io_(std::move(io)), blocking_(std::move(blocking)), cfg_(cfg), schema_(std::move(schema)) {
-        room_store::prepare_data_dir(cfg_);
+        // The markers below live in <data-dir>/rooms whatever stores the rooms.
+        sqlite_room_store::prepare_data_dir(cfg_);
+        backend_ = make_room_backend(cfg_);
+        if (backend_->kind() != "sqlite") log::info("rooms stored in PostgreSQL", {{"node", node_id(cfg_)}});
         // Rooms of files deleted before a restart stay refused.
         std::error_code ec;
         for (fs::directory_iterator it(rooms_dir(cfg_), ec), end; !ec && it != end; it.increment(ec)) {
@@ -139,7 +135,7 @@ public:
             actor = it->second;
         } else {
             auto a = std::make_shared<detail::room_actor_impl>(std::string(room_id), io_, blocking_, cfg_, schema_,
-                                                               weak_from_this());
+                                                               weak_from_this(), backend_);
             rooms_.emplace(std::string(room_id), a);
             a->start();
             actor = std::move(a);
@@ -166,17 +162,20 @@ public:
         }
         log::info("room closed: its file was deleted", {{"room", room_id}, {"reason", reason}});
         global_metrics().rooms_deleted_with_file.inc();
-        auto remove = [dir = rooms_dir(cfg_), room_id, blocking = blocking_, io = io_, done = std::move(done)]() mutable {
-            net::post(blocking, [dir, room_id, io, done = std::move(done)]() mutable {
-                remove_room_files(dir, room_id, true);
+        auto remove = [self = shared_from_this(), room_id, done = std::move(done)]() mutable {
+            net::post(self->blocking_, [self, room_id, done = std::move(done)]() mutable {
+                write_deleted_marker(rooms_dir(self->cfg_), room_id);
+                self->remove_stored(room_id);
+                std::error_code ec;
+                fs::remove(rooms_dir(self->cfg_) / (room_id + std::string(readonly_marker)), ec);
                 // The store is closed on the blocking pool after the last
                 // flush and may still be open right now; closing an unlinked
-                // SQLite file can leave a -wal/-shm behind: sweep again later.
-                auto t = std::make_shared<net::steady_timer>(io, 2s);
-                t->async_wait([t, dir, room_id](boost::system::error_code) {
-                    std::error_code ec;
-                    for (const char* suffix : {".sqlite", ".sqlite-wal", ".sqlite-shm"})
-                        fs::remove(dir / (room_id + suffix), ec);
+                // SQLite file can leave a -wal/-shm behind: sweep again
+                // later, unless the room came back meanwhile.
+                auto t = std::make_shared<net::steady_timer>(self->io_, 2s);
+                t->async_wait([t, self, room_id](boost::system::error_code) {
+                    if (!self->room_deleted(room_id)) return;
+                    net::post(self->blocking_, [self, room_id] { self->remove_stored(room_id); });
                 });
                 if (done) done();
             });
@@ -235,6 +234,18 @@ public:
             } else {
                 log::warn("cannot write view-only room marker", {{"room", room_id}});
             }
+        });
+    }
+
+    void find_stored(std::string room_id, std::function<void(std::optional<bool>)> done) const override {
+        net::post(blocking_, [backend = backend_, room_id = std::move(room_id), done = std::move(done)] {
+            std::optional<bool> stored;
+            try {
+                stored = backend->exists(room_id);
+            } catch (const std::exception& e) {
+                log::error("cannot tell whether a room is stored", {{"room", room_id}, {"error", e.what()}});
+            }
+            done(stored);
         });
     }
 
@@ -308,10 +319,20 @@ public:
     }
 
 private:
+    // Blocking. A failure leaves the rows or files; the id stays refused.
+    void remove_stored(const std::string& room_id) {
+        try {
+            backend_->remove(room_id);
+        } catch (const std::exception& e) {
+            log::error("cannot remove a deleted room's storage", {{"room", room_id}, {"error", e.what()}});
+        }
+    }
+
     net::any_io_executor io_;
     net::any_io_executor blocking_;
     const config& cfg_;
     std::shared_ptr<const core::schema> schema_;
+    std::shared_ptr<room_backend> backend_;
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<detail::room_actor_impl>, std::less<>> rooms_;
     std::set<std::string, std::less<>> deleted_;  // rooms of deleted files: refused

@@ -45,9 +45,11 @@ public:
     virtual void set_users(std::shared_ptr<user_hub> hub) { (void)hub; }
 };
 
-// Rooms run on strands of `io`; SQLite work runs on `blocking` (a small
-// thread pool), never on an io thread. The data directory is created if
-// missing; an unusable one throws std::runtime_error with the reason.
+// Rooms run on strands of `io`; storage work (SQLite files or Postgres,
+// --storage) runs on `blocking` (a small thread pool), never on an io
+// thread. The data directory is created if missing; an unusable one throws
+// std::runtime_error with the reason. With --storage postgres://..., the
+// room tables are migrated first; an unreachable server throws naming --storage.
 [[nodiscard]] std::shared_ptr<room_service>
 make_room_service(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking,
                   const config& cfg, std::shared_ptr<const core::schema> schema);

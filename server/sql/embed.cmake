@@ -1,6 +1,13 @@
-# Writes OUTPUT, a C++ source holding every server/sql/NNN_name.sql as
-# tlsync::server::app_migrations(), in file-name order. Run at build time
+# Writes OUTPUT, a C++ source holding every SQL_DIR/NNN_name.sql as
+# tlsync::server::FUNCTION() (default app_migrations, declared in HEADER,
+# default server/pg_migrations.hpp), in file-name order. Run at build time
 # (see server/CMakeLists.txt) so an edited migration is re-embedded.
+if(NOT DEFINED FUNCTION)
+  set(FUNCTION app_migrations)
+endif()
+if(NOT DEFINED HEADER)
+  set(HEADER server/pg_migrations.hpp)
+endif()
 file(GLOB sql_files "${SQL_DIR}/[0-9]*.sql")
 list(SORT sql_files)
 set(body "")
@@ -17,12 +24,12 @@ foreach(f IN LISTS sql_files)
   endif()
   string(APPEND body "        {${version}, \"${name}\", R\"tlsql(${sql})tlsql\"},\n")
 endforeach()
-set(content "// Generated from server/sql/*.sql by server/sql/embed.cmake. Do not edit.
-#include \"server/pg_migrations.hpp\"
+set(content "// Generated from NNN_name.sql files by server/sql/embed.cmake. Do not edit.
+#include \"${HEADER}\"
 
 namespace tlsync::server {
 
-const std::vector<pg_migration>& app_migrations() {
+const std::vector<pg_migration>& ${FUNCTION}() {
     static const std::vector<pg_migration> all = {
 ${body}    };
     return all;

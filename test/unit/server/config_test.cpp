@@ -65,7 +65,9 @@ const std::vector<std::string> all_flags = {"host",
                                             "jwt-public-key",
                                             "max-sessions-per-room",
                                             "web-root",
-                                            "max-upload-bytes"};
+                                            "max-upload-bytes",
+                                            "storage",
+                                            "node-id"};
 
 std::string env_name(std::string flag) {
     for (auto& c : flag)
@@ -156,6 +158,9 @@ const std::vector<sample> samples = {
     {"max-sessions-per-room", "12", [](const config& c) { return c.max_sessions_per_room == 12u; }},
     {"web-root", "/srv/tlsync/web", [](const config& c) { return c.web_root == "/srv/tlsync/web"; }},
     {"max-upload-bytes", "2MiB", [](const config& c) { return c.max_upload_bytes == 2u << 20; }},
+    {"storage", "postgresql://tlsync@db.internal:5432/tlsync",
+     [](const config& c) { return c.storage == "postgresql://tlsync@db.internal:5432/tlsync" && c.postgres_storage(); }},
+    {"node-id", "node-1", [](const config& c) { return c.node_id == "node-1"; }},
 };
 
 // Flags only valid together with another: what each sample needs alongside.
@@ -183,6 +188,21 @@ BOOST_AUTO_TEST_CASE(durability_is_flush_or_fsync) {
     BOOST_TEST(!parse_ok({}).durable_acks());
     BOOST_TEST(!parse_ok({}).fsync);
     BOOST_TEST(contains(parse_error({"--durability", "always"}), "--durability: expected flush or fsync"));
+}
+
+BOOST_AUTO_TEST_CASE(storage_is_sqlite_or_a_postgres_connection_string) {
+    BOOST_TEST(parse_ok({}).storage == "sqlite");
+    BOOST_TEST(!parse_ok({}).postgres_storage());
+    BOOST_TEST(parse_ok({"--storage", "host=db dbname=tlsync"}).postgres_storage());
+    BOOST_TEST(parse_ok({"--storage", "postgres://db/tlsync"}).postgres_storage());
+    BOOST_TEST(contains(parse_error({"--storage", "mysql"}), "--storage: expected sqlite, a postgres:// URI"));
+    BOOST_TEST(contains(parse_error({"--storage", "sqlite3"}), "--storage: expected sqlite"));
+    BOOST_TEST(contains(parse_error({"--storage", "hots=db"}), "--storage: not a valid PostgreSQL connection string"));
+    // The reason comes from libpq, not an echo of a value that may hold a password.
+    const auto e = parse_error({"--storage", "postgres://u:hunter2@db/x?bogus=1"});
+    BOOST_TEST(contains(e, "--storage: not a valid PostgreSQL connection string"));
+    BOOST_TEST(!contains(e, "hunter2"));
+    BOOST_TEST(contains(parse_error({"--storage", ""}), "--storage"));
 }
 
 BOOST_AUTO_TEST_CASE(defaults_without_input) {

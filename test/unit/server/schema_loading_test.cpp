@@ -152,7 +152,7 @@ BOOST_AUTO_TEST_CASE(rc3_a_stored_room_is_backed_up_then_migrated_in_place) {
 
     json::object migrated_a;
     {
-        room_store store(cfg, "room1");
+        sqlite_room_store store(cfg, "room1");
         auto loaded = store.load(*served.schema);
         BOOST_TEST(loaded.schema->at("sequences").at("com.tldraw.shape.sticker") == 2);
         BOOST_REQUIRE(find(loaded, "shape:a"));
@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(rc3_a_stored_room_is_backed_up_then_migrated_in_place) {
 
     // Loading again with the same schema migrates nothing and keeps no new copy.
     {
-        room_store store(cfg, "room1");
+        sqlite_room_store store(cfg, "room1");
         auto loaded = store.load(*served.schema);
         BOOST_TEST(store.backup_path().empty());
         BOOST_TEST(*find(loaded, "shape:a") == migrated_a);
@@ -193,7 +193,7 @@ BOOST_AUTO_TEST_CASE(rc3_only_new_sequences_need_no_backup) {
     auto served = load_server_schema(with_files({sticker_json}));
     seed_room(cfg, "plain", core::default_initial_snapshot()); // stored by a server without --schema
     {
-        room_store store(cfg, "plain");
+        sqlite_room_store store(cfg, "plain");
         auto loaded = store.load(*served.schema);
         BOOST_TEST(store.backup_path().empty());
         BOOST_TEST(*loaded.schema == served.schema->serialize());
@@ -207,7 +207,7 @@ BOOST_AUTO_TEST_CASE(rc3_only_new_sequences_need_no_backup) {
     extra.schema->at("sequences").as_object()["com.tldraw.shape.gone"] = 3;
     seed_room(cfg, "extra", extra);
     {
-        room_store store(cfg, "extra");
+        sqlite_room_store store(cfg, "extra");
         (void)store.load(*served.schema);
     }
     auto stored = *read_room(fs::path(cfg.data_dir) / "rooms" / "extra.sqlite").schema;
@@ -226,7 +226,7 @@ BOOST_AUTO_TEST_CASE(rc3_a_room_that_cannot_migrate_is_left_untouched) {
     old.documents.push_back({json::parse(R"({"id": "mystery:1", "typeName": "mystery"})").as_object(), 1});
     seed_room(cfg, "odd", old);
     {
-        room_store store(cfg, "odd");
+        sqlite_room_store store(cfg, "odd");
         BOOST_CHECK_THROW((void)store.load(*served.schema), std::runtime_error);
     }
     BOOST_TEST(backups(cfg).empty());

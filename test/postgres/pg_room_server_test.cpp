@@ -1,0 +1,140 @@
+// tlsyncd (server::server, as main.cpp runs it) with --storage on the test
+// cluster: an edit made over a real websocket survives a restart, the admin
+// API sees stored rooms, and an unreachable Postgres fails startup naming
+// --storage.
+
+#include "pg_room_test_util.hpp"
+#include "user_test_server.hpp"
+
+#include "core/tldraw_schema.hpp"
+#include "server/server.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <thread>
+
+using namespace tlsync;
+using namespace tlsync::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A server on its own thread, stopped (flushing its rooms) when destroyed.
+struct running_server {
+    server::server srv;
+    std::string error;
+    std::thread thread;
+
+    explicit running_server(server::config cfg) : srv(std::move(cfg)) {
+        error = srv.open();
+        if (error.empty()) thread = std::thread([this] { (void)srv.run(); });
+    }
+    ~running_server() { stop(); }
+    void stop() {
+        if (!thread.joinable()) return;
+        (void)eventually([&] { return srv.running(); }, 5s);
+        srv.request_stop();
+        thread.join();
+    }
+};
+
+server::config server_config(const std::string& conninfo, const std::string& data_dir) {
+    server::config cfg;
+    cfg.port = 0;
+    cfg.data_dir = data_dir;
+    cfg.storage = conninfo;
+    cfg.node_id = "server-test";
+    cfg.admin_token = "secret";
+    cfg.web_root = "off";
+    cfg.threads = 2;
+    cfg.flush_interval = 50ms;
+    cfg.shutdown_timeout = 5s;
+    return cfg;
+}
+
+std::string connect_message() {
+    json::object m{{"type", "connect"},
+                   {"connectRequestId", "c1"},
+                   {"lastServerClock", -1},
+                   {"protocolVersion", 8},
+                   {"schema", *core::default_initial_snapshot().schema}};
+    return json::serialize(m);
+}
+
+// The page's name as a connect response's diff puts it.
+std::string page_name_in(const json::object& connect) {
+    const auto* diff = connect.if_contains("diff");
+    if (!diff || !diff->is_object()) return {};
+    const auto* page = diff->as_object().if_contains("page:page");
+    if (!page || !page->is_array() || page->as_array().size() < 2) return {};
+    const auto& record = page->as_array()[1];
+    if (!record.is_object() || !record.as_object().contains("name")) return {};
+    return std::string(record.as_object().at("name").as_string());
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(pg_room_server_suite, *boost::unit_test::precondition(cluster_available))
+
+BOOST_AUTO_TEST_CASE(an_edit_over_a_websocket_survives_a_restart) {
+    // An empty database: the server applies the room tables' migrations itself.
+    {
+        pg_client admin(cluster().conninfo);
+        admin.exec("DROP DATABASE IF EXISTS t_room_server WITH (FORCE)");
+        admin.exec("CREATE DATABASE t_room_server");
+    }
+    const auto conninfo = cluster().db("t_room_server");
+    temp_data_dir dir;
+    {
+        running_server s(server_config(conninfo, dir.path.string()));
+        BOOST_TEST_REQUIRE(s.error.empty(), s.error);
+        ws_client c;
+        BOOST_REQUIRE(c.connect(s.srv.port(), "/connect/board?sessionId=s1&storeId=st1"));
+        c.send(connect_message());
+        BOOST_REQUIRE(c.wait_for("connect", 1));
+        BOOST_TEST(page_name_in(c.of_type("connect")[0]) == "Page 1");
+        c.send(R"({"type":"push","clientClock":1,"diff":{"page:page":["patch",{"name":["put","Stored in Postgres"]}]}})");
+        // The push_result comes batched in a data message.
+        BOOST_REQUIRE(c.wait_for("data", 1));
+        const auto data = json::serialize(c.of_type("data")[0]);
+        BOOST_TEST(data.find(R"("type":"push_result")") != std::string::npos, data);
+        BOOST_TEST(data.find(R"("action":"commit")") != std::string::npos, data);
+        // Written behind within --flush-interval, without waiting for shutdown.
+        pg_client db(conninfo);
+        BOOST_TEST(eventually(
+            [&] {
+                return db.exec("SELECT state FROM tlsync_room_document WHERE room_id = 'board' AND id = 'page:page'")
+                           .value_or("")
+                           .find("Stored in Postgres") != std::string::npos;
+            },
+            5s));
+        c.close();
+    }
+    // No room file: the rooms are in Postgres.
+    BOOST_TEST(!std::filesystem::exists(dir.path / "rooms" / "board.sqlite"));
+
+    running_server again(server_config(conninfo, dir.path.string()));
+    BOOST_TEST_REQUIRE(again.error.empty(), again.error);
+    ws_client c;
+    BOOST_REQUIRE(c.connect(again.srv.port(), "/connect/board?sessionId=s2&storeId=st2"));
+    c.send(connect_message());
+    BOOST_REQUIRE(c.wait_for("connect", 1));
+    BOOST_TEST(page_name_in(c.of_type("connect")[0]) == "Stored in Postgres");
+
+    // The admin API answers for stored rooms that are not loaded, and 404s others.
+    auto [status, body] = http_get(again.srv.port(), "/admin/rooms/board/snapshot", "secret");
+    BOOST_TEST(status == 200);
+    BOOST_TEST(body.find("Stored in Postgres") != std::string::npos);
+    BOOST_TEST(http_get(again.srv.port(), "/admin/rooms/never-made", "secret").first == 404);
+    c.close();
+}
+
+BOOST_AUTO_TEST_CASE(an_unreachable_postgres_fails_startup_naming_storage) {
+    temp_data_dir dir;
+    auto cfg = server_config("host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=2", dir.path.string());
+    running_server s(cfg);
+    BOOST_TEST(s.error.find("--storage: cannot connect to PostgreSQL") != std::string::npos, s.error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

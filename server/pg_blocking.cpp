@@ -56,9 +56,18 @@ std::int64_t pg_result_set::affected() const noexcept {
 
 namespace {
 
+// libpq's messages span lines ("...failed: Connection refused\n\tIs the
+// server running..."): one line, for logs and close reasons.
 std::string trimmed(const char* s) {
-    std::string out = s ? s : "";
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    std::string out;
+    for (const char* p = s ? s : ""; *p; ++p) {
+        if (*p == '\n' || *p == '\t') {
+            if (!out.empty() && out.back() != ' ') out += ' ';
+        } else {
+            out += *p;
+        }
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
     return out;
 }
 

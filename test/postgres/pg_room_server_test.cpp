@@ -12,6 +12,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <cstdlib>
 #include <thread>
 
 using namespace tlsync;
@@ -73,18 +74,27 @@ std::string page_name_in(const json::object& connect) {
     return std::string(record.as_object().at("name").as_string());
 }
 
+// scripts/pg-test-cluster down|up on the test cluster.
+void cluster_ctl(const std::string& what) {
+    const std::string cmd = std::string(TLSYNC_SOURCE_DIR) + "/scripts/pg-test-cluster " + what + " '" +
+                            cluster().dir + "'" + (what == "down" ? " fast" : "") + " >/dev/null";
+    BOOST_REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
+}
+
+std::string fresh_empty_database(const std::string& name) {
+    pg_client admin(cluster().conninfo);
+    admin.exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+    admin.exec("CREATE DATABASE " + name);
+    return cluster().db(name);
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(pg_room_server_suite, *boost::unit_test::precondition(cluster_available))
 
 BOOST_AUTO_TEST_CASE(an_edit_over_a_websocket_survives_a_restart) {
     // An empty database: the server applies the room tables' migrations itself.
-    {
-        pg_client admin(cluster().conninfo);
-        admin.exec("DROP DATABASE IF EXISTS t_room_server WITH (FORCE)");
-        admin.exec("CREATE DATABASE t_room_server");
-    }
-    const auto conninfo = cluster().db("t_room_server");
+    const auto conninfo = fresh_empty_database("t_room_server");
     temp_data_dir dir;
     {
         running_server s(server_config(conninfo, dir.path.string()));
@@ -135,6 +145,39 @@ BOOST_AUTO_TEST_CASE(an_unreachable_postgres_fails_startup_naming_storage) {
     auto cfg = server_config("host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=2", dir.path.string());
     running_server s(cfg);
     BOOST_TEST(s.error.find("--storage: cannot connect to PostgreSQL") != std::string::npos, s.error);
+}
+
+// Postgres goes away under a loaded room: the acknowledged edit stays in
+// memory, the flush fails and is retried with backoff, the room's sessions
+// are closed with 1011 (they come back read-only), and once Postgres is back
+// the edit is written.
+BOOST_AUTO_TEST_CASE(an_edit_made_while_postgres_is_down_is_written_when_it_is_back) {
+    const auto conninfo = fresh_empty_database("t_room_outage");
+    temp_data_dir dir;
+    running_server s(server_config(conninfo, dir.path.string()));
+    BOOST_TEST_REQUIRE(s.error.empty(), s.error);
+    ws_client c;
+    BOOST_REQUIRE(c.connect(s.srv.port(), "/connect/board?sessionId=s1&storeId=st1"));
+    c.send(connect_message());
+    BOOST_REQUIRE(c.wait_for("connect", 1));
+
+    cluster_ctl("down");
+    c.send(R"({"type":"push","clientClock":1,"diff":{"page:page":["patch",{"name":["put","Written later"]}]}})");
+    BOOST_REQUIRE(c.wait_for("data", 1));
+    BOOST_TEST(json::serialize(c.of_type("data")[0]).find(R"("action":"commit")") != std::string::npos);
+    BOOST_TEST_REQUIRE(c.wait_closed(10s));
+    BOOST_TEST(c.close_code() == 1011);
+    BOOST_TEST(c.close_reason().find("storage unavailable") != std::string::npos, c.close_reason());
+    cluster_ctl("up");
+
+    pg_client db(conninfo);
+    BOOST_TEST(eventually(
+        [&] {
+            return db.try_exec("SELECT state FROM tlsync_room_document WHERE room_id = 'board' AND id = 'page:page'")
+                       .value_or("")
+                       .find("Written later") != std::string::npos;
+        },
+        30s));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

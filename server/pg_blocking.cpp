@@ -208,6 +208,77 @@ pg_blocking_pool::lease::~lease() {
     if (pool_) pool_->give_back(std::move(conn_));
 }
 
+// ------------------------------------------------------------------ pipelines
+
+pg_pipeline::pg_pipeline(pg_blocking_connection& c) : c_(c) {
+    if (PQenterPipelineMode(c_.c_) != 1) c_.fail("postgres: cannot start a pipeline", nullptr);
+    active_ = true;
+}
+
+pg_pipeline::~pg_pipeline() {
+    // Left by an exception: drain what is pending so the connection leaves
+    // pipeline mode (or is found broken by the pool and closed).
+    if (!active_) return;
+    if (queued_ > 0) {
+        (void)PQpipelineSync(c_.c_);
+        for (;;) {
+            ::pg_result* r = PQgetResult(c_.c_);
+            if (!r) {
+                if (PQstatus(c_.c_) != CONNECTION_OK) break;
+                continue;
+            }
+            const auto st = PQresultStatus(r);
+            PQclear(r);
+            if (st == PGRES_PIPELINE_SYNC) break;
+        }
+    }
+    (void)PQexitPipelineMode(c_.c_);
+}
+
+void pg_pipeline::add(std::string_view sql, const pg_text_params& params) {
+    const std::string statement(sql);
+    std::vector<const char*> values(params.size(), nullptr);
+    for (std::size_t i = 0; i < params.size(); ++i)
+        if (params[i]) values[i] = params[i]->c_str();
+    if (PQsendQueryParams(c_.c_, statement.c_str(), static_cast<int>(params.size()), nullptr, values.data(), nullptr,
+                          nullptr, 0) != 1)
+        c_.fail("postgres", nullptr);
+    ++queued_;
+}
+
+std::vector<pg_result_set> pg_pipeline::run() {
+    if (PQpipelineSync(c_.c_) != 1) c_.fail("postgres", nullptr);
+    const std::size_t expected = queued_;
+    std::vector<pg_result_set> out;
+    out.reserve(expected);
+    ::pg_result* failed = nullptr;
+    // Each statement's result is followed by a null; the sync ends it all.
+    for (;;) {
+        ::pg_result* r = PQgetResult(c_.c_);
+        if (!r) {
+            if (PQstatus(c_.c_) != CONNECTION_OK) break;
+            continue;
+        }
+        const auto st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            out.emplace_back(r);
+        } else if (st == PGRES_PIPELINE_ABORTED || failed) {
+            PQclear(r);
+        } else {
+            failed = r;
+        }
+    }
+    queued_ = 0;
+    active_ = false;
+    (void)PQexitPipelineMode(c_.c_);
+    if (failed || out.size() != expected) c_.fail("postgres", failed);
+    return out;
+}
+
 // ------------------------------------------------------------------ transactions
 
 pg_transaction::pg_transaction(pg_blocking_connection& c, std::string_view begin) : c_(c) {

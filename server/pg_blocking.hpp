@@ -97,6 +97,7 @@ public:
     void reset_transaction() noexcept;
 
 private:
+    friend class pg_pipeline;
     [[noreturn]] void fail(std::string_view what, ::pg_result* r);
     ::pg_conn* c_ = nullptr;
 };
@@ -147,6 +148,32 @@ private:
     std::vector<std::unique_ptr<pg_blocking_connection>> idle_;
     std::size_t open_ = 0;
     std::uint64_t connects_ = 0;
+};
+
+// Statements sent together and answered together (libpq pipeline mode):
+// one round trip for a flush's dozen statements instead of one each. After
+// the first failure the server skips the rest up to the sync; run() throws
+// that failure. A pipeline that sends BEGIN ... COMMIT is one transaction;
+// a failed one is left for the lease to roll back.
+//
+//   pg_pipeline p(*lease);
+//   p.add("BEGIN"); p.add(sql, params); p.add("COMMIT");
+//   auto results = p.run(); // one per add(), in order
+class pg_pipeline {
+public:
+    explicit pg_pipeline(pg_blocking_connection& c);
+    ~pg_pipeline();
+    pg_pipeline(const pg_pipeline&) = delete;
+    pg_pipeline& operator=(const pg_pipeline&) = delete;
+    // Queues a statement; parameters are copied into libpq's buffer now.
+    void add(std::string_view sql, const pg_text_params& params = {});
+    // Sends everything, waits for every answer; throws pg_error at the first failure.
+    std::vector<pg_result_set> run();
+
+private:
+    pg_blocking_connection& c_;
+    std::size_t queued_ = 0;
+    bool active_ = false;
 };
 
 // A transaction on a lease: BEGIN now, ROLLBACK unless commit() was called.

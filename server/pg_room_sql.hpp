@@ -103,17 +103,18 @@ struct doc_row {
     std::int64_t clock;
 };
 
+// These queue statements on a pipeline (sent with the rest of a flush).
 // Inserts or replaces documents, a few hundred rows per statement.
-void upsert_documents(pg_blocking_connection& c, const std::string& room, const std::vector<doc_row>& rows);
-void upsert_tombstones(pg_blocking_connection& c, const std::string& room,
+void upsert_documents(pg_pipeline& p, const std::string& room, const std::vector<doc_row>& rows);
+void upsert_tombstones(pg_pipeline& p, const std::string& room,
                        const std::map<std::string, std::int64_t, std::less<>>& tombstones);
-// Runs `statement` ($1 room, $2 text[] of ids) unless `ids` is empty.
-void delete_ids(pg_blocking_connection& c, std::string_view statement, const std::string& room,
+// Queues `statement` ($1 room, $2 text[] of ids) unless `ids` is empty.
+void delete_ids(pg_pipeline& p, std::string_view statement, const std::string& room,
                 const std::vector<const std::string*>& ids);
 // Upserts the room's row; a null `schema` keeps the stored one (`fallback`
 // for a new row).
-void write_room_row(pg_blocking_connection& c, const std::string& room, std::int64_t clock,
-                    std::int64_t history_start, const std::string* schema, const std::string& fallback);
+void write_room_row(pg_pipeline& p, const std::string& room, std::int64_t clock, std::int64_t history_start,
+                    const std::string* schema, const std::string& fallback);
 // A stored schema's text as an object; storage_error when it is not one.
 [[nodiscard]] json::object parse_schema(std::string_view text);
 

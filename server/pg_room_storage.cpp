@@ -14,7 +14,7 @@ namespace tlsync::server {
 
 namespace detail {
 
-void upsert_documents(pg_blocking_connection& c, const std::string& room, const std::vector<doc_row>& rows) {
+void upsert_documents(pg_pipeline& c, const std::string& room, const std::vector<doc_row>& rows) {
     // Ids are unique within one INSERT ... ON CONFLICT: the last one wins,
     // as a snapshot with duplicates means (IM6).
     std::map<std::string_view, const doc_row*> last;
@@ -48,11 +48,11 @@ void upsert_documents(pg_blocking_connection& c, const std::string& room, const 
         }
         sql += " ON CONFLICT (room_id, id) DO UPDATE SET state = excluded.state, "
                "last_changed_clock = excluded.last_changed_clock";
-        c.exec(sql, p);
+        c.add(sql, p); // copies the values: `clocks` may be reused
     }
 }
 
-void upsert_tombstones(pg_blocking_connection& c, const std::string& room,
+void upsert_tombstones(pg_pipeline& c, const std::string& room,
                        const std::map<std::string, std::int64_t, std::less<>>& tombstones) {
     if (tombstones.empty()) return;
     std::string ids = "{", clocks = "{";
@@ -63,23 +63,23 @@ void upsert_tombstones(pg_blocking_connection& c, const std::string& room,
     }
     ids += '}';
     clocks += '}';
-    c.exec(sql::upsert_tombstones, {&room, &ids, &clocks});
+    c.add(sql::upsert_tombstones, {&room, &ids, &clocks});
 }
 
-void delete_ids(pg_blocking_connection& c, std::string_view statement, const std::string& room,
+void delete_ids(pg_pipeline& c, std::string_view statement, const std::string& room,
                 const std::vector<const std::string*>& ids) {
     if (ids.empty()) return;
     std::string array = "{";
     for (const auto* id : ids) append_array_element(array, *id);
     array += '}';
-    c.exec(statement, {&room, &array});
+    c.add(statement, {&room, &array});
 }
 
-void write_room_row(pg_blocking_connection& c, const std::string& room, std::int64_t clock,
-                    std::int64_t history_start, const std::string* schema, const std::string& fallback) {
+void write_room_row(pg_pipeline& c, const std::string& room, std::int64_t clock, std::int64_t history_start,
+                    const std::string* schema, const std::string& fallback) {
     const auto clock_text = std::to_string(clock);
     const auto history_text = std::to_string(history_start);
-    c.exec(sql::upsert_room, {&room, &clock_text, &history_text, schema, &fallback});
+    c.add(sql::upsert_room, {&room, &clock_text, &history_text, schema, &fallback});
 }
 
 json::object parse_schema(std::string_view text) {
@@ -102,7 +102,9 @@ pg_room_storage::pg_room_storage(std::shared_ptr<pg_blocking_pool> pool, std::st
     auto c = pool_->acquire();
     pg_transaction t(*c);
     if (snapshot) {
-        replace_all(*c, *snapshot);
+        pg_pipeline p(*c);
+        replace_all(p, *snapshot);
+        (void)p.run();
     } else {
         // Seeded only if nobody stored the room meanwhile: the insert that
         // wins the row writes the default records, any other keeps them.
@@ -120,8 +122,10 @@ pg_room_storage::pg_room_storage(std::shared_ptr<pg_blocking_pool> pool, std::st
                 ids.emplace_back(seed.documents[i].state.at("id").as_string());
                 rows.push_back({&ids[i], &states[i], seed.documents[i].last_changed_clock});
             }
-            detail::upsert_documents(*c, room_id_, rows);
-            log_write(*c, seed.document_clock);
+            pg_pipeline p(*c);
+            detail::upsert_documents(p, room_id_, rows);
+            log_write(p, seed.document_clock);
+            (void)p.run();
         }
     }
     auto r = c->exec(sql::read_clock, {&room_id_});
@@ -131,7 +135,7 @@ pg_room_storage::pg_room_storage(std::shared_ptr<pg_blocking_pool> pool, std::st
 
 pg_room_storage::~pg_room_storage() = default;
 
-void pg_room_storage::replace_all(pg_blocking_connection& c, const core::room_snapshot& s) {
+void pg_room_storage::replace_all(pg_pipeline& c, const core::room_snapshot& s) {
     std::vector<std::string> ids, states;
     ids.reserve(s.documents.size());
     states.reserve(s.documents.size());
@@ -148,16 +152,16 @@ void pg_room_storage::replace_all(pg_blocking_connection& c, const core::room_sn
     const std::string schema = s.schema ? json::serialize(*s.schema) : fallback_schema_;
     detail::write_room_row(c, room_id_, s.document_clock, s.tombstone_history_starts_at_clock, &schema,
                            fallback_schema_);
-    c.exec(sql::delete_all_documents, {&room_id_});
-    c.exec(sql::delete_all_tombstones, {&room_id_});
+    c.add(sql::delete_all_documents, {&room_id_});
+    c.add(sql::delete_all_tombstones, {&room_id_});
     detail::upsert_documents(c, room_id_, rows);
     detail::upsert_tombstones(c, room_id_, s.tombstones); // kept verbatim, as sqlite_storage does (SQ3)
     log_write(c, s.document_clock);
 }
 
-void pg_room_storage::log_write(pg_blocking_connection& c, std::int64_t clock) {
+void pg_room_storage::log_write(pg_pipeline& p, std::int64_t clock) {
     const auto clock_text = std::to_string(clock);
-    c.exec(sql::log_write, {&room_id_, &writer_, &clock_text});
+    p.add(sql::log_write, {&room_id_, &writer_, &clock_text});
 }
 
 // The write log is bounded by age: at most every ten minutes a process
@@ -183,16 +187,22 @@ void pg_room_storage::maybe_prune_write_log(pg_blocking_connection& c) noexcept 
 core::room_snapshot pg_room_storage::get_snapshot(core::snapshot_form form) const {
     core::room_snapshot s;
     auto c = pool_->acquire();
-    // One snapshot of the database for the three reads.
-    pg_transaction t(*c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    auto room = c->exec(sql::read_room, {&room_id_});
+    // One snapshot of the database for the three reads, in one round trip.
+    pg_pipeline p(*c);
+    p.add("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    p.add(sql::read_room, {&room_id_});
+    p.add(sql::all_documents, {&room_id_});
+    p.add(sql::all_tombstones, {&room_id_});
+    p.add("COMMIT");
+    auto results = p.run();
+    const auto& room = results[1];
     if (room.rows() == 0) throw core::storage_error("pg_room_storage: room '" + room_id_ + "' is not stored");
     s.document_clock = room.int64(0, 0);
     s.tombstone_history_starts_at_clock = room.int64(0, 1);
     if (const auto schema = room.text(0, 2); !schema.empty())
         s.schema = detail::parse_schema(schema);
 
-    auto docs = c->exec(sql::all_documents, {&room_id_});
+    const auto& docs = results[2];
     const int n = docs.rows();
     if (form == core::snapshot_form::parsed) {
         s.documents.reserve(static_cast<std::size_t>(n));
@@ -217,9 +227,8 @@ core::room_snapshot pg_room_storage::get_snapshot(core::snapshot_form form) cons
         texts.puts = core::make_shared_text(std::move(puts));
         s.texts = std::move(texts);
     }
-    auto tombs = c->exec(sql::all_tombstones, {&room_id_});
+    const auto& tombs = results[3];
     for (int i = 0; i < tombs.rows(); ++i) s.tombstones.emplace(tombs.text(i, 0), tombs.int64(i, 1));
-    t.commit();
     return s;
 }
 
@@ -273,23 +282,26 @@ void pg_room_storage::write_delta(const core::room_delta& delta) {
     const std::optional<std::string> schema = delta.schema ? std::optional(json::serialize(*delta.schema)) : std::nullopt;
     const auto history = std::to_string(delta.tombstone_history_starts_at_clock);
 
+    // One transaction in one round trip.
     auto c = pool_->acquire();
-    pg_transaction t(*c);
+    pg_pipeline p(*c);
+    p.add("BEGIN");
     // The room's row first: its lock orders this room's writers.
-    detail::write_room_row(*c, room_id_, delta.document_clock, delta.tombstone_history_starts_at_clock,
+    detail::write_room_row(p, room_id_, delta.document_clock, delta.tombstone_history_starts_at_clock,
                            schema ? &*schema : nullptr, fallback_schema_);
     if (delta.full) {
-        c->exec(sql::delete_all_documents, {&room_id_});
-        c->exec(sql::delete_all_tombstones, {&room_id_});
+        p.add(sql::delete_all_documents, {&room_id_});
+        p.add(sql::delete_all_tombstones, {&room_id_});
     } else {
-        detail::delete_ids(*c, sql::delete_tombstones_by_id, room_id_, doc_ids); // re-created after a delete
-        detail::delete_ids(*c, sql::delete_documents_by_id, room_id_, tomb_ids);
+        detail::delete_ids(p, sql::delete_tombstones_by_id, room_id_, doc_ids); // re-created after a delete
+        detail::delete_ids(p, sql::delete_documents_by_id, room_id_, tomb_ids);
     }
-    detail::upsert_documents(*c, room_id_, rows);
-    detail::upsert_tombstones(*c, room_id_, delta.tombstones);
-    c->exec(sql::delete_tombstones_before, {&room_id_, &history}); // pruned by the sender
-    log_write(*c, delta.document_clock);
-    t.commit();
+    detail::upsert_documents(p, room_id_, rows);
+    detail::upsert_tombstones(p, room_id_, delta.tombstones);
+    p.add(sql::delete_tombstones_before, {&room_id_, &history}); // pruned by the sender
+    log_write(p, delta.document_clock);
+    p.add("COMMIT");
+    (void)p.run();
     committed_clock_ = delta.document_clock;
     maybe_prune_write_log(*c);
 }

@@ -95,8 +95,8 @@ public:
 private:
     friend class detail::pg_room_txn;
 
-    void replace_all(pg_blocking_connection& c, const core::room_snapshot& s);
-    void log_write(pg_blocking_connection& c, std::int64_t clock);
+    void replace_all(pg_pipeline& p, const core::room_snapshot& s);
+    void log_write(pg_pipeline& p, std::int64_t clock);
     void maybe_prune_write_log(pg_blocking_connection& c) noexcept;
 
     std::shared_ptr<pg_blocking_pool> pool_;

@@ -184,7 +184,11 @@ core::txn_result pg_room_storage::transaction(const std::function<void(core::sto
         txn.close();
         clock_before = txn.start_clock();
         result.document_clock = txn.get_clock();
-        if (txn.wrote()) log_write(*c, result.document_clock);
+        if (txn.wrote()) {
+            pg_pipeline p(*c);
+            log_write(p, result.document_clock);
+            (void)p.run();
+        }
         t.commit();
     }
     committed_clock_ = result.document_clock;

@@ -5,12 +5,16 @@
 
 #include "pg_room_test_util.hpp"
 
+#include "user_test_server.hpp"
+
 #include "core/tldraw_schema.hpp"
+#include "server/room_service.hpp"
 #include "server/room_store.hpp"
 
 #include <boost/json/parse.hpp>
 
 #include <chrono>
+#include <future>
 #include <map>
 
 using namespace tlsync;
@@ -185,6 +189,40 @@ BOOST_AUTO_TEST_CASE(a_migration_that_changes_records_backs_the_room_up_first) {
     (void)again->load(*schema);
     BOOST_TEST(again->backup_location().empty());
     BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_backup").value_or("") == "1");
+}
+
+// The room service on Postgres: find_stored (what the admin API asks) and
+// a deleted file's room (close_and_delete) removing the room's rows.
+BOOST_AUTO_TEST_CASE(the_room_service_finds_and_deletes_stored_rooms) {
+    temp_data_dir dir;
+    auto cfg = pg_config(room_database("t_store_service"));
+    cfg.data_dir = dir.path.string();
+    cfg.flush_interval = 50ms;
+    io_threads t(2);
+    auto rooms = server::make_room_service(t.io.get_executor(), t.blocking.get_executor(), cfg,
+                                           core::make_tldraw_schema());
+    auto stored = [&](const std::string& id) {
+        std::promise<std::optional<bool>> p;
+        auto f = p.get_future();
+        rooms->find_stored(id, [&p](std::optional<bool> s) { p.set_value(s); });
+        return f.get();
+    };
+    BOOST_TEST((stored("gone") == std::optional<bool>(false)));
+    auto actor = rooms->acquire("gone");
+    BOOST_REQUIRE(actor);
+    BOOST_TEST(eventually([&] { return stored("gone") == std::optional<bool>(true); }, 5s));
+
+    std::promise<void> removed;
+    rooms->close_and_delete("gone", "NOT_FOUND", [&] { removed.set_value(); });
+    BOOST_REQUIRE(removed.get_future().wait_for(10s) == std::future_status::ready);
+    BOOST_TEST((stored("gone") == std::optional<bool>(false)));
+    BOOST_TEST(rooms->room_deleted("gone"));
+    pg_client db(cfg.storage);
+    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_document WHERE room_id = 'gone'").value_or("") == "0");
+
+    std::promise<void> down;
+    rooms->shutdown(1012, [&] { down.set_value(); });
+    BOOST_REQUIRE(down.get_future().wait_for(10s) == std::future_status::ready);
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_server_fails_the_backend_naming_the_flag) {

@@ -100,6 +100,13 @@ pg_room_storage::pg_room_storage(std::shared_ptr<pg_blocking_pool> pool, std::st
                                                            : core::detail::tldraw_earliest_schema())) {
     if (!pool_) throw std::invalid_argument("pg_room_storage: no pool");
     auto c = pool_->acquire();
+    if (!snapshot) {
+        // A stored room (every load but a room's first): one statement.
+        if (auto r = c->exec(sql::read_clock, {&room_id_}); r.rows()) {
+            committed_clock_ = r.int64(0, 0);
+            return;
+        }
+    }
     pg_transaction t(*c);
     if (snapshot) {
         pg_pipeline p(*c);

@@ -24,7 +24,9 @@ pg_result_set::~pg_result_set() {
     if (r_) PQclear(r_);
 }
 
-int pg_result_set::rows() const noexcept { return r_ ? PQntuples(r_) : 0; }
+int pg_result_set::rows() const noexcept {
+    return r_ ? PQntuples(r_) : 0;
+}
 
 bool pg_result_set::is_null(int row, int col) const noexcept {
     return !r_ || row >= PQntuples(r_) || col >= PQnfields(r_) || PQgetisnull(r_, row, col);
@@ -67,21 +69,31 @@ std::string trimmed(const char* s) {
             out += *p;
         }
     }
-    while (!out.empty() && out.back() == ' ') out.pop_back();
+    while (!out.empty() && out.back() == ' ')
+        out.pop_back();
     return out;
 }
 
 } // namespace
 
 pg_blocking_connection::pg_blocking_connection(const pg_blocking_options& opts) {
-    const std::string timeout = std::to_string(std::max<long long>(2, opts.connect_timeout.count()));
+    const std::string timeout =
+        std::to_string(std::max<long long>(2, opts.connect_timeout.count()));
     // Ours come first: with expand_dbname, what the conninfo says wins over
     // the keywords before it. A peer that vanished without a FIN is noticed
     // by keepalives and tcp_user_timeout instead of hanging a thread.
-    const char* keys[] = {"application_name", "connect_timeout", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", nullptr};
-    const char* values[] = {opts.application_name.c_str(), timeout.c_str(), "1", "10", "5", "3", "30000",
-                            opts.conninfo.c_str(), nullptr};
+    const char* keys[] = {"application_name",
+                          "connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          "dbname",
+                          nullptr};
+    const char* values[] = {
+        opts.application_name.c_str(), timeout.c_str(), "1", "10", "5", "3", "30000",
+        opts.conninfo.c_str(),         nullptr};
     c_ = PQconnectdbParams(keys, values, 1);
     if (!c_) throw pg_error("cannot connect to PostgreSQL: out of memory");
     if (PQstatus(c_) != CONNECTION_OK) {
@@ -92,7 +104,8 @@ pg_blocking_connection::pg_blocking_connection(const pg_blocking_options& opts) 
     }
     // Notices ("already exists, skipping", a shutdown's FATAL) would go to
     // stderr raw; errors reach the caller as pg_error instead.
-    PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        c_, [](void*, const char*) {}, nullptr);
     exec_script("SET statement_timeout = " + std::to_string(opts.statement_timeout.count()));
 }
 
@@ -118,8 +131,8 @@ pg_result_set pg_blocking_connection::exec(std::string_view sql, const pg_text_p
     std::vector<const char*> values(params.size(), nullptr);
     for (std::size_t i = 0; i < params.size(); ++i)
         if (params[i]) values[i] = params[i]->c_str();
-    ::pg_result* r = PQexecParams(c_, statement.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                                  nullptr, nullptr, 0);
+    ::pg_result* r = PQexecParams(c_, statement.c_str(), static_cast<int>(params.size()), nullptr,
+                                  values.data(), nullptr, nullptr, 0);
     const auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) fail("postgres", r);
     return pg_result_set(r);
@@ -142,7 +155,8 @@ bool pg_blocking_connection::alive() noexcept {
     if (!c_ || PQstatus(c_) != CONNECTION_OK) return false;
     // A notice or the FATAL of a server shutdown is read and dropped here.
     if (PQconsumeInput(c_) == 0) return false;
-    while (PGnotify* n = PQnotifies(c_)) PQfreemem(n);
+    while (PGnotify* n = PQnotifies(c_))
+        PQfreemem(n);
     return PQstatus(c_) == CONNECTION_OK;
 }
 
@@ -156,7 +170,8 @@ void pg_blocking_connection::reset_transaction() noexcept {
 
 pg_blocking_pool::pg_blocking_pool(pg_blocking_options opts, std::size_t max_connections,
                                    std::chrono::milliseconds acquire_timeout)
-    : opts_(std::move(opts)), max_(std::max<std::size_t>(1, max_connections)), acquire_timeout_(acquire_timeout) {}
+    : opts_(std::move(opts)), max_(std::max<std::size_t>(1, max_connections)),
+      acquire_timeout_(acquire_timeout) {}
 
 pg_blocking_pool::lease pg_blocking_pool::acquire() {
     std::unique_lock lock(mutex_);
@@ -169,9 +184,11 @@ pg_blocking_pool::lease pg_blocking_pool::acquire() {
             --open_; // closed by the server while idle: connect anew
         }
         if (open_ < max_) break;
-        if (freed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= max_)
-            throw pg_error("postgres: no connection came free within " + std::to_string(acquire_timeout_.count()) +
-                           " ms (" + std::to_string(max_) + " in use)");
+        if (freed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+            open_ >= max_)
+            throw pg_error("postgres: no connection came free within " +
+                           std::to_string(acquire_timeout_.count()) + " ms (" +
+                           std::to_string(max_) + " in use)");
     }
     ++open_;
     ++connects_;
@@ -194,8 +211,10 @@ void pg_blocking_pool::give_back(std::unique_ptr<pg_blocking_connection> c) noex
     const bool keep = c && c->reusable();
     if (!keep) c.reset();
     const std::lock_guard lock(mutex_);
-    if (keep) idle_.push_back(std::move(c));
-    else --open_;
+    if (keep)
+        idle_.push_back(std::move(c));
+    else
+        --open_;
     freed_.notify_one();
 }
 
@@ -240,8 +259,8 @@ void pg_pipeline::add(std::string_view sql, const pg_text_params& params) {
     std::vector<const char*> values(params.size(), nullptr);
     for (std::size_t i = 0; i < params.size(); ++i)
         if (params[i]) values[i] = params[i]->c_str();
-    if (PQsendQueryParams(c_.c_, statement.c_str(), static_cast<int>(params.size()), nullptr, values.data(), nullptr,
-                          nullptr, 0) != 1)
+    if (PQsendQueryParams(c_.c_, statement.c_str(), static_cast<int>(params.size()), nullptr,
+                          values.data(), nullptr, nullptr, 0) != 1)
         c_.fail("postgres", nullptr);
     ++queued_;
 }
@@ -307,7 +326,8 @@ void append_array_element(std::string& out, std::string_view s) {
 }
 
 bool looks_like_conninfo(std::string_view s) noexcept {
-    return s.starts_with("postgres://") || s.starts_with("postgresql://") || s.find('=') != std::string_view::npos;
+    return s.starts_with("postgres://") || s.starts_with("postgresql://") ||
+           s.find('=') != std::string_view::npos;
 }
 
 std::string conninfo_error(const std::string& s) {

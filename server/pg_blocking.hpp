@@ -42,7 +42,7 @@ struct pg_error : std::runtime_error {
 
 // An owned PGresult (text format).
 class pg_result_set {
-public:
+  public:
     pg_result_set() = default;
     explicit pg_result_set(::pg_result* r) noexcept : r_(r) {}
     pg_result_set(pg_result_set&& o) noexcept;
@@ -58,7 +58,7 @@ public:
     // Number of rows an INSERT/UPDATE/DELETE touched.
     [[nodiscard]] std::int64_t affected() const noexcept;
 
-private:
+  private:
     ::pg_result* r_ = nullptr;
 };
 
@@ -74,7 +74,7 @@ struct pg_blocking_options {
 };
 
 class pg_blocking_connection {
-public:
+  public:
     // Connects; throws pg_error naming the reason.
     explicit pg_blocking_connection(const pg_blocking_options& opts);
     ~pg_blocking_connection();
@@ -96,7 +96,7 @@ public:
     // Rolls back an open transaction, if any (after an exception).
     void reset_transaction() noexcept;
 
-private:
+  private:
     friend class pg_pipeline;
     [[noreturn]] void fail(std::string_view what, ::pg_result* r);
     ::pg_conn* c_ = nullptr;
@@ -106,16 +106,16 @@ private:
 // healthy. A caller that finds none free waits up to `acquire_timeout`.
 // Thread-safe.
 class pg_blocking_pool : public std::enable_shared_from_this<pg_blocking_pool> {
-public:
+  public:
     class lease {
-    public:
+      public:
         lease(lease&& o) noexcept = default;
         lease& operator=(lease&&) = delete;
         ~lease();
         pg_blocking_connection& operator*() const noexcept { return *conn_; }
         pg_blocking_connection* operator->() const noexcept { return conn_.get(); }
 
-    private:
+      private:
         friend class pg_blocking_pool;
         lease(std::shared_ptr<pg_blocking_pool> p, std::unique_ptr<pg_blocking_connection> c)
             : pool_(std::move(p)), conn_(std::move(c)) {}
@@ -137,7 +137,7 @@ public:
     };
     [[nodiscard]] stats_t stats() const;
 
-private:
+  private:
     void give_back(std::unique_ptr<pg_blocking_connection> c) noexcept;
 
     const pg_blocking_options opts_;
@@ -160,7 +160,7 @@ private:
 //   p.add("BEGIN"); p.add(sql, params); p.add("COMMIT");
 //   auto results = p.run(); // one per add(), in order
 class pg_pipeline {
-public:
+  public:
     explicit pg_pipeline(pg_blocking_connection& c);
     ~pg_pipeline();
     pg_pipeline(const pg_pipeline&) = delete;
@@ -170,7 +170,7 @@ public:
     // Sends everything, waits for every answer; throws pg_error at the first failure.
     std::vector<pg_result_set> run();
 
-private:
+  private:
     pg_blocking_connection& c_;
     std::size_t queued_ = 0;
     bool active_ = false;
@@ -178,14 +178,14 @@ private:
 
 // A transaction on a lease: BEGIN now, ROLLBACK unless commit() was called.
 class pg_transaction {
-public:
+  public:
     explicit pg_transaction(pg_blocking_connection& c, std::string_view begin = "BEGIN");
     ~pg_transaction();
     pg_transaction(const pg_transaction&) = delete;
     pg_transaction& operator=(const pg_transaction&) = delete;
     void commit();
 
-private:
+  private:
     pg_blocking_connection& c_;
     bool done_ = false;
 };
@@ -196,7 +196,8 @@ void append_array_element(std::string& out, std::string_view s);
 // {"a","b"} for a text[] parameter.
 template <class Range> std::string text_array(const Range& items) {
     std::string out = "{";
-    for (const auto& s : items) append_array_element(out, s);
+    for (const auto& s : items)
+        append_array_element(out, s);
     out += '}';
     return out;
 }

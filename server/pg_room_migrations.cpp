@@ -16,7 +16,8 @@ constexpr std::string_view lock_statement = "SELECT pg_advisory_xact_lock(195326
 
 int migrate_room_storage(pg_blocking_connection& c) {
     const auto& list = room_storage_migrations();
-    if (auto why = check_migration_list(list); !why.empty()) throw pg_error("room storage migrations: " + why);
+    if (auto why = check_migration_list(list); !why.empty())
+        throw pg_error("room storage migrations: " + why);
     int version = 0;
     for (const auto& m : list) {
         pg_transaction t(c);
@@ -27,7 +28,8 @@ int migrate_room_storage(pg_blocking_connection& c) {
                       " version integer PRIMARY KEY, name text NOT NULL,"
                       " applied_at timestamptz NOT NULL DEFAULT now())");
         version = static_cast<int>(
-            c.exec("SELECT coalesce(max(version), 0) FROM tlsync_room_schema_migrations").int64(0, 0));
+            c.exec("SELECT coalesce(max(version), 0) FROM tlsync_room_schema_migrations")
+                .int64(0, 0));
         if (version > static_cast<int>(list.size()))
             throw pg_error("the room storage tables are at version " + std::to_string(version) +
                            ", newer than this server knows (" + std::to_string(list.size()) + ")");
@@ -38,7 +40,8 @@ int migrate_room_storage(pg_blocking_connection& c) {
             throw pg_error(std::string(m.name) + ": " + e.what(), e.sqlstate);
         }
         const std::string v = std::to_string(m.version), name(m.name);
-        c.exec("INSERT INTO tlsync_room_schema_migrations (version, name) VALUES ($1::int, $2)", {&v, &name});
+        c.exec("INSERT INTO tlsync_room_schema_migrations (version, name) VALUES ($1::int, $2)",
+               {&v, &name});
         t.commit();
         version = m.version;
     }

@@ -24,40 +24,53 @@ inline constexpr std::string_view upsert_room =
 inline constexpr std::string_view insert_room_if_absent =
     "INSERT INTO tlsync_room (room_id, document_clock, tombstone_history_starts_at_clock, schema) "
     "VALUES ($1, $2::bigint, $3::bigint, $4) ON CONFLICT (room_id) DO NOTHING";
-inline constexpr std::string_view read_clock = "SELECT document_clock FROM tlsync_room WHERE room_id = $1";
+inline constexpr std::string_view read_clock =
+    "SELECT document_clock FROM tlsync_room WHERE room_id = $1";
 inline constexpr std::string_view read_room =
-    "SELECT document_clock, tombstone_history_starts_at_clock, schema FROM tlsync_room WHERE room_id = $1";
+    "SELECT document_clock, tombstone_history_starts_at_clock, schema FROM tlsync_room WHERE "
+    "room_id = $1";
 inline constexpr std::string_view lock_room =
-    "SELECT document_clock, tombstone_history_starts_at_clock FROM tlsync_room WHERE room_id = $1 FOR UPDATE";
+    "SELECT document_clock, tombstone_history_starts_at_clock FROM tlsync_room WHERE room_id = $1 "
+    "FOR UPDATE";
 inline constexpr std::string_view increment_clock =
-    "UPDATE tlsync_room SET document_clock = document_clock + 1, updated_at = now() WHERE room_id = $1 "
+    "UPDATE tlsync_room SET document_clock = document_clock + 1, updated_at = now() WHERE room_id "
+    "= $1 "
     "RETURNING document_clock";
 inline constexpr std::string_view set_history_start =
-    "UPDATE tlsync_room SET tombstone_history_starts_at_clock = $2::bigint, updated_at = now() WHERE room_id = $1";
+    "UPDATE tlsync_room SET tombstone_history_starts_at_clock = $2::bigint, updated_at = now() "
+    "WHERE room_id = $1";
 inline constexpr std::string_view read_schema = "SELECT schema FROM tlsync_room WHERE room_id = $1";
-inline constexpr std::string_view set_schema = "UPDATE tlsync_room SET schema = $2 WHERE room_id = $1";
+inline constexpr std::string_view set_schema =
+    "UPDATE tlsync_room SET schema = $2 WHERE room_id = $1";
 inline constexpr std::string_view delete_room = "DELETE FROM tlsync_room WHERE room_id = $1";
 
 inline constexpr std::string_view all_documents =
     "SELECT id, state, last_changed_clock FROM tlsync_room_document WHERE room_id = $1";
 inline constexpr std::string_view documents_since =
-    "SELECT id, state FROM tlsync_room_document WHERE room_id = $1 AND last_changed_clock > $2::bigint";
+    "SELECT id, state FROM tlsync_room_document WHERE room_id = $1 AND last_changed_clock > "
+    "$2::bigint";
 inline constexpr std::string_view get_document =
     "SELECT state FROM tlsync_room_document WHERE room_id = $1 AND id = $2";
 inline constexpr std::string_view upsert_document =
-    "INSERT INTO tlsync_room_document (room_id, id, state, last_changed_clock) VALUES ($1, $2, $3, $4::bigint) "
-    "ON CONFLICT (room_id, id) DO UPDATE SET state = excluded.state, last_changed_clock = excluded.last_changed_clock";
-inline constexpr std::string_view delete_document = "DELETE FROM tlsync_room_document WHERE room_id = $1 AND id = $2";
+    "INSERT INTO tlsync_room_document (room_id, id, state, last_changed_clock) VALUES ($1, $2, $3, "
+    "$4::bigint) "
+    "ON CONFLICT (room_id, id) DO UPDATE SET state = excluded.state, last_changed_clock = "
+    "excluded.last_changed_clock";
+inline constexpr std::string_view delete_document =
+    "DELETE FROM tlsync_room_document WHERE room_id = $1 AND id = $2";
 inline constexpr std::string_view delete_documents_by_id =
     "DELETE FROM tlsync_room_document WHERE room_id = $1 AND id = ANY($2::text[])";
-inline constexpr std::string_view delete_all_documents = "DELETE FROM tlsync_room_document WHERE room_id = $1";
+inline constexpr std::string_view delete_all_documents =
+    "DELETE FROM tlsync_room_document WHERE room_id = $1";
 
-inline constexpr std::string_view all_tombstones = "SELECT id, clock FROM tlsync_room_tombstone WHERE room_id = $1";
+inline constexpr std::string_view all_tombstones =
+    "SELECT id, clock FROM tlsync_room_tombstone WHERE room_id = $1";
 inline constexpr std::string_view tombstones_by_clock =
     "SELECT id, clock FROM tlsync_room_tombstone WHERE room_id = $1 ORDER BY clock, id";
 inline constexpr std::string_view tombstones_since =
     "SELECT id FROM tlsync_room_tombstone WHERE room_id = $1 AND clock > $2::bigint";
-inline constexpr std::string_view count_tombstones = "SELECT count(*) FROM tlsync_room_tombstone WHERE room_id = $1";
+inline constexpr std::string_view count_tombstones =
+    "SELECT count(*) FROM tlsync_room_tombstone WHERE room_id = $1";
 inline constexpr std::string_view upsert_tombstone =
     "INSERT INTO tlsync_room_tombstone (room_id, id, clock) VALUES ($1, $2, $3::bigint) "
     "ON CONFLICT (room_id, id) DO UPDATE SET clock = excluded.clock";
@@ -65,12 +78,14 @@ inline constexpr std::string_view upsert_tombstones =
     "INSERT INTO tlsync_room_tombstone (room_id, id, clock) "
     "SELECT $1, u.id, u.clock FROM unnest($2::text[], $3::bigint[]) AS u(id, clock) "
     "ON CONFLICT (room_id, id) DO UPDATE SET clock = excluded.clock";
-inline constexpr std::string_view delete_tombstone = "DELETE FROM tlsync_room_tombstone WHERE room_id = $1 AND id = $2";
+inline constexpr std::string_view delete_tombstone =
+    "DELETE FROM tlsync_room_tombstone WHERE room_id = $1 AND id = $2";
 inline constexpr std::string_view delete_tombstones_by_id =
     "DELETE FROM tlsync_room_tombstone WHERE room_id = $1 AND id = ANY($2::text[])";
 inline constexpr std::string_view delete_tombstones_before =
     "DELETE FROM tlsync_room_tombstone WHERE room_id = $1 AND clock < $2::bigint";
-inline constexpr std::string_view delete_all_tombstones = "DELETE FROM tlsync_room_tombstone WHERE room_id = $1";
+inline constexpr std::string_view delete_all_tombstones =
+    "DELETE FROM tlsync_room_tombstone WHERE room_id = $1";
 
 inline constexpr std::string_view log_write =
     "INSERT INTO tlsync_room_write (room_id, writer, document_clock) VALUES ($1, $2, $3::bigint)";
@@ -113,8 +128,9 @@ void delete_ids(pg_pipeline& p, std::string_view statement, const std::string& r
                 const std::vector<const std::string*>& ids);
 // Upserts the room's row; a null `schema` keeps the stored one (`fallback`
 // for a new row).
-void write_room_row(pg_pipeline& p, const std::string& room, std::int64_t clock, std::int64_t history_start,
-                    const std::string* schema, const std::string& fallback);
+void write_room_row(pg_pipeline& p, const std::string& room, std::int64_t clock,
+                    std::int64_t history_start, const std::string* schema,
+                    const std::string& fallback);
 // A stored schema's text as an object; storage_error when it is not one.
 [[nodiscard]] json::object parse_schema(std::string_view text);
 

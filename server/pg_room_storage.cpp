@@ -18,7 +18,8 @@ void upsert_documents(pg_pipeline& c, const std::string& room, const std::vector
     // Ids are unique within one INSERT ... ON CONFLICT: the last one wins,
     // as a snapshot with duplicates means (IM6).
     std::map<std::string_view, const doc_row*> last;
-    for (const auto& r : rows) last[*r.id] = &r;
+    for (const auto& r : rows)
+        last[*r.id] = &r;
     std::vector<const doc_row*> unique;
     unique.reserve(last.size());
     for (const auto& r : rows)
@@ -34,14 +35,15 @@ void upsert_documents(pg_pipeline& c, const std::string& room, const std::vector
         pg_text_params p;
         p.reserve(1 + 3 * n);
         p.push_back(&room);
-        std::string sql = "INSERT INTO tlsync_room_document (room_id, id, state, last_changed_clock) VALUES ";
+        std::string sql =
+            "INSERT INTO tlsync_room_document (room_id, id, state, last_changed_clock) VALUES ";
         for (std::size_t i = 0; i < n; ++i) {
             const doc_row& r = *unique[at + i];
             clocks[i] = std::to_string(r.clock);
             const auto k = 2 + 3 * i;
             if (i) sql += ',';
-            sql += "($1,$" + std::to_string(k) + ",$" + std::to_string(k + 1) + ",$" + std::to_string(k + 2) +
-                   "::bigint)";
+            sql += "($1,$" + std::to_string(k) + ",$" + std::to_string(k + 1) + ",$" +
+                   std::to_string(k + 2) + "::bigint)";
             p.push_back(r.id);
             p.push_back(r.state);
             p.push_back(&clocks[i]);
@@ -70,13 +72,15 @@ void delete_ids(pg_pipeline& c, std::string_view statement, const std::string& r
                 const std::vector<const std::string*>& ids) {
     if (ids.empty()) return;
     std::string array = "{";
-    for (const auto* id : ids) append_array_element(array, *id);
+    for (const auto* id : ids)
+        append_array_element(array, *id);
     array += '}';
     c.add(statement, {&room, &array});
 }
 
-void write_room_row(pg_pipeline& c, const std::string& room, std::int64_t clock, std::int64_t history_start,
-                    const std::string* schema, const std::string& fallback) {
+void write_room_row(pg_pipeline& c, const std::string& room, std::int64_t clock,
+                    std::int64_t history_start, const std::string* schema,
+                    const std::string& fallback) {
     const auto clock_text = std::to_string(clock);
     const auto history_text = std::to_string(history_start);
     c.add(sql::upsert_room, {&room, &clock_text, &history_text, schema, &fallback});
@@ -85,7 +89,8 @@ void write_room_row(pg_pipeline& c, const std::string& room, std::int64_t clock,
 json::object parse_schema(std::string_view text) {
     boost::system::error_code ec;
     auto v = json::parse(text, ec);
-    if (ec || !v.is_object()) throw core::storage_error("pg_room_storage: the stored schema is not a JSON object");
+    if (ec || !v.is_object())
+        throw core::storage_error("pg_room_storage: the stored schema is not a JSON object");
     return std::move(v.get_object());
 }
 
@@ -94,10 +99,11 @@ json::object parse_schema(std::string_view text) {
 // ---------------------------------------------------------------- construction
 
 pg_room_storage::pg_room_storage(std::shared_ptr<pg_blocking_pool> pool, std::string room_id,
-                                 pg_room_storage_options opts, std::optional<core::room_snapshot> snapshot)
+                                 pg_room_storage_options opts,
+                                 std::optional<core::room_snapshot> snapshot)
     : pool_(std::move(pool)), room_id_(std::move(room_id)), writer_(std::move(opts.writer)),
-      fallback_schema_(json::serialize(opts.default_schema ? *opts.default_schema
-                                                           : core::detail::tldraw_earliest_schema())) {
+      fallback_schema_(json::serialize(
+          opts.default_schema ? *opts.default_schema : core::detail::tldraw_earliest_schema())) {
     if (!pool_) throw std::invalid_argument("pg_room_storage: no pool");
     auto c = pool_->acquire();
     if (!snapshot) {
@@ -118,11 +124,13 @@ pg_room_storage::pg_room_storage(std::shared_ptr<pg_blocking_pool> pool, std::st
         const auto seed = core::default_initial_snapshot();
         const auto clock = std::to_string(seed.document_clock);
         const auto schema = json::serialize(*seed.schema);
-        if (c->exec(sql::insert_room_if_absent, {&room_id_, &clock, &clock, &schema}).affected() == 1) {
+        if (c->exec(sql::insert_room_if_absent, {&room_id_, &clock, &clock, &schema}).affected() ==
+            1) {
             std::vector<std::string> states;
             std::vector<detail::doc_row> rows;
             states.reserve(seed.documents.size());
-            for (const auto& d : seed.documents) states.push_back(core::detail::encode_state(d.state));
+            for (const auto& d : seed.documents)
+                states.push_back(core::detail::encode_state(d.state));
             std::vector<std::string> ids;
             ids.reserve(seed.documents.size());
             for (std::size_t i = 0; i < seed.documents.size(); ++i) {
@@ -150,19 +158,22 @@ void pg_room_storage::replace_all(pg_pipeline& c, const core::room_snapshot& s) 
     rows.reserve(s.documents.size());
     for (const auto& doc : s.documents) {
         const auto* id = doc.state.if_contains("id");
-        if (!id || !id->is_string()) throw std::invalid_argument("pg_room_storage: snapshot document without id");
+        if (!id || !id->is_string())
+            throw std::invalid_argument("pg_room_storage: snapshot document without id");
         ids.emplace_back(id->get_string());
         states.push_back(core::detail::encode_state(doc.state));
     }
-    for (std::size_t i = 0; i < ids.size(); ++i) rows.push_back({&ids[i], &states[i], s.documents[i].last_changed_clock});
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        rows.push_back({&ids[i], &states[i], s.documents[i].last_changed_clock});
     // An empty schema would read as "not initialized": the fallback stands in.
     const std::string schema = s.schema ? json::serialize(*s.schema) : fallback_schema_;
-    detail::write_room_row(c, room_id_, s.document_clock, s.tombstone_history_starts_at_clock, &schema,
-                           fallback_schema_);
+    detail::write_room_row(c, room_id_, s.document_clock, s.tombstone_history_starts_at_clock,
+                           &schema, fallback_schema_);
     c.add(sql::delete_all_documents, {&room_id_});
     c.add(sql::delete_all_tombstones, {&room_id_});
     detail::upsert_documents(c, room_id_, rows);
-    detail::upsert_tombstones(c, room_id_, s.tombstones); // kept verbatim, as sqlite_storage does (SQ3)
+    detail::upsert_tombstones(c, room_id_,
+                              s.tombstones); // kept verbatim, as sqlite_storage does (SQ3)
     log_write(c, s.document_clock);
 }
 
@@ -203,7 +214,8 @@ core::room_snapshot pg_room_storage::get_snapshot(core::snapshot_form form) cons
     p.add("COMMIT");
     auto results = p.run();
     const auto& room = results[1];
-    if (room.rows() == 0) throw core::storage_error("pg_room_storage: room '" + room_id_ + "' is not stored");
+    if (room.rows() == 0)
+        throw core::storage_error("pg_room_storage: room '" + room_id_ + "' is not stored");
     s.document_clock = room.int64(0, 0);
     s.tombstone_history_starts_at_clock = room.int64(0, 1);
     if (const auto schema = room.text(0, 2); !schema.empty())
@@ -214,10 +226,12 @@ core::room_snapshot pg_room_storage::get_snapshot(core::snapshot_form form) cons
     if (form == core::snapshot_form::parsed) {
         s.documents.reserve(static_cast<std::size_t>(n));
         for (int i = 0; i < n; ++i)
-            s.documents.push_back({core::parse_stored_record(docs.text(i, 0), docs.text(i, 1)), docs.int64(i, 2)});
+            s.documents.push_back(
+                {core::parse_stored_record(docs.text(i, 0), docs.text(i, 1)), docs.int64(i, 2)});
     } else {
         std::size_t total = 0;
-        for (int i = 0; i < n; ++i) total += docs.text(i, 0).size() * 2 + docs.text(i, 1).size() + 16;
+        for (int i = 0; i < n; ++i)
+            total += docs.text(i, 0).size() * 2 + docs.text(i, 1).size() + 16;
         std::string puts;
         puts.reserve(total);
         core::stored_texts texts;
@@ -235,7 +249,8 @@ core::room_snapshot pg_room_storage::get_snapshot(core::snapshot_form form) cons
         s.texts = std::move(texts);
     }
     const auto& tombs = results[3];
-    for (int i = 0; i < tombs.rows(); ++i) s.tombstones.emplace(tombs.text(i, 0), tombs.int64(i, 1));
+    for (int i = 0; i < tombs.rows(); ++i)
+        s.tombstones.emplace(tombs.text(i, 0), tombs.int64(i, 1));
     return s;
 }
 
@@ -273,7 +288,8 @@ void pg_room_storage::write_delta(const core::room_delta& delta) {
     states.reserve(delta.documents.size());
     for (const auto& doc : delta.documents) {
         const auto* id = doc.state.if_contains("id");
-        if (!id || !id->is_string()) throw std::invalid_argument("write_delta: document without id");
+        if (!id || !id->is_string())
+            throw std::invalid_argument("write_delta: document without id");
         ids.emplace_back(id->get_string());
         states.push_back(core::detail::encode_state(doc.state));
     }
@@ -285,8 +301,10 @@ void pg_room_storage::write_delta(const core::room_delta& delta) {
         doc_ids.push_back(&ids[i]);
     }
     std::vector<const std::string*> tomb_ids;
-    for (const auto& [id, clock] : delta.tombstones) tomb_ids.push_back(&id);
-    const std::optional<std::string> schema = delta.schema ? std::optional(json::serialize(*delta.schema)) : std::nullopt;
+    for (const auto& [id, clock] : delta.tombstones)
+        tomb_ids.push_back(&id);
+    const std::optional<std::string> schema =
+        delta.schema ? std::optional(json::serialize(*delta.schema)) : std::nullopt;
     const auto history = std::to_string(delta.tombstone_history_starts_at_clock);
 
     // One transaction in one round trip.
@@ -294,13 +312,15 @@ void pg_room_storage::write_delta(const core::room_delta& delta) {
     pg_pipeline p(*c);
     p.add("BEGIN");
     // The room's row first: its lock orders this room's writers.
-    detail::write_room_row(p, room_id_, delta.document_clock, delta.tombstone_history_starts_at_clock,
-                           schema ? &*schema : nullptr, fallback_schema_);
+    detail::write_room_row(p, room_id_, delta.document_clock,
+                           delta.tombstone_history_starts_at_clock, schema ? &*schema : nullptr,
+                           fallback_schema_);
     if (delta.full) {
         p.add(sql::delete_all_documents, {&room_id_});
         p.add(sql::delete_all_tombstones, {&room_id_});
     } else {
-        detail::delete_ids(p, sql::delete_tombstones_by_id, room_id_, doc_ids); // re-created after a delete
+        detail::delete_ids(p, sql::delete_tombstones_by_id, room_id_,
+                           doc_ids); // re-created after a delete
         detail::delete_ids(p, sql::delete_documents_by_id, room_id_, tomb_ids);
     }
     detail::upsert_documents(p, room_id_, rows);
@@ -320,13 +340,15 @@ void pg_room_storage::prune_tombstones() {
     auto room = c->exec(sql::lock_room, {&room_id_});
     if (room.rows() == 0) return;
     const auto clock = room.int64(0, 0);
-    const auto count = static_cast<std::size_t>(c->exec(sql::count_tombstones, {&room_id_}).int64(0, 0));
+    const auto count =
+        static_cast<std::size_t>(c->exec(sql::count_tombstones, {&room_id_}).int64(0, 0));
     if (count <= core::max_tombstones) return;
     std::vector<std::pair<std::string, std::int64_t>> sorted;
     sorted.reserve(count);
     {
         auto r = c->exec(sql::tombstones_by_clock, {&room_id_});
-        for (int i = 0; i < r.rows(); ++i) sorted.emplace_back(std::string(r.text(i, 0)), r.int64(i, 1));
+        for (int i = 0; i < r.rows(); ++i)
+            sorted.emplace_back(std::string(r.text(i, 0)), r.int64(i, 1));
     }
     const auto pruning = core::compute_tombstone_pruning(sorted, clock);
     if (!pruning) return;
@@ -345,7 +367,8 @@ std::int64_t pg_room_storage::back_up(const std::string& schema_hash) {
     auto c = pool_->acquire();
     pg_transaction t(*c, "BEGIN ISOLATION LEVEL REPEATABLE READ");
     auto r = c->exec(sql::back_up_room, {&room_id_, &schema_hash});
-    if (r.rows() == 0) throw core::storage_error("pg_room_storage: room '" + room_id_ + "' is not stored");
+    if (r.rows() == 0)
+        throw core::storage_error("pg_room_storage: room '" + room_id_ + "' is not stored");
     const auto id = r.int64(0, 0);
     t.commit();
     return id;

@@ -52,13 +52,14 @@ struct pg_room_storage_options {
 };
 
 class pg_room_storage final : public core::sync_storage {
-public:
+  public:
     // With a snapshot, what is stored for the room is replaced by it
     // verbatim (clocks and tombstones as given, as sqlite_storage does);
     // without one, stored data is kept, and a room not stored yet is seeded
     // with default_initial_snapshot().
     pg_room_storage(std::shared_ptr<pg_blocking_pool> pool, std::string room_id,
-                    pg_room_storage_options opts = {}, std::optional<core::room_snapshot> snapshot = std::nullopt);
+                    pg_room_storage_options opts = {},
+                    std::optional<core::room_snapshot> snapshot = std::nullopt);
     ~pg_room_storage() override;
 
     core::txn_result transaction(const std::function<void(core::storage_txn&)>& f,
@@ -92,7 +93,7 @@ public:
     // transaction; its backups and write log stay.
     static void remove(pg_blocking_pool& pool, const std::string& room_id);
 
-private:
+  private:
     friend class detail::pg_room_txn;
 
     void replace_all(pg_pipeline& p, const core::room_snapshot& s);

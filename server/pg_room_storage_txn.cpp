@@ -11,12 +11,13 @@ namespace tlsync::server {
 namespace detail {
 
 class pg_room_txn final : public core::storage_txn {
-public:
+  public:
     pg_room_txn(pg_room_storage& s, pg_blocking_connection& c, bool track)
         : s_(s), c_(c), room_(s.room_id_), track_(track) {
         // FOR UPDATE: another writer of this room waits for our commit.
         auto r = c_.exec(sql::lock_room, {&room_});
-        if (r.rows() == 0) throw core::storage_error("pg_room_storage: room '" + room_ + "' is not stored");
+        if (r.rows() == 0)
+            throw core::storage_error("pg_room_storage: room '" + room_ + "' is not stored");
         clock_ = start_clock_ = r.int64(0, 0);
     }
 
@@ -61,7 +62,8 @@ public:
         s_.request_tombstone_prune();
     }
 
-    void for_each(const std::function<void(std::string_view, const json::object&)>& f) const override {
+    void
+    for_each(const std::function<void(std::string_view, const json::object&)>& f) const override {
         check_open();
         // Read everything first: `f` may write.
         std::vector<std::pair<std::string, json::object>> rows;
@@ -69,7 +71,8 @@ public:
             auto r = c_.exec(sql::all_documents, {&room_});
             rows.reserve(static_cast<std::size_t>(r.rows()));
             for (int i = 0; i < r.rows(); ++i)
-                rows.emplace_back(std::string(r.text(i, 0)), core::parse_stored_record(r.text(i, 0), r.text(i, 1)));
+                rows.emplace_back(std::string(r.text(i, 0)),
+                                  core::parse_stored_record(r.text(i, 0), r.text(i, 1)));
         }
         for (const auto& [id, state] : rows) {
             check_open();
@@ -94,7 +97,8 @@ public:
         c_.exec(sql::set_schema, {&room_, &text});
     }
 
-    [[nodiscard]] std::optional<core::changes_since> get_changes_since(std::int64_t since) const override {
+    [[nodiscard]] std::optional<core::changes_since>
+    get_changes_since(std::int64_t since) const override {
         check_open();
         if (since == clock_) return std::nullopt;
         if (since > clock_) since = -1; // the client is from another timeline: start over
@@ -106,22 +110,26 @@ public:
         auto r = out.wipe_all ? c_.exec(sql::all_documents, {&room_})
                               : c_.exec(sql::documents_since, {&room_, &since_text});
         for (int i = 0; i < r.rows(); ++i)
-            out.diff.puts.emplace_back(std::string(r.text(i, 0)),
-                                       core::forward_put{std::nullopt, core::parse_stored_record(r.text(i, 0), r.text(i, 1))});
+            out.diff.puts.emplace_back(
+                std::string(r.text(i, 0)),
+                core::forward_put{std::nullopt,
+                                  core::parse_stored_record(r.text(i, 0), r.text(i, 1))});
         if (!out.wipe_all) {
             auto t = c_.exec(sql::tombstones_since, {&room_, &since_text});
-            for (int i = 0; i < t.rows(); ++i) out.diff.deletes.emplace_back(t.text(i, 0));
+            for (int i = 0; i < t.rows(); ++i)
+                out.diff.deletes.emplace_back(t.text(i, 0));
         }
         return out;
     }
 
     [[nodiscard]] core::forward_diff changes() const {
-        return core::detail::forward_diff_from(originals_, [this](std::string_view id) { return get(id); });
+        return core::detail::forward_diff_from(originals_,
+                                               [this](std::string_view id) { return get(id); });
     }
 
     void close() noexcept { closed_ = true; }
 
-private:
+  private:
     void check_open() const {
         if (closed_) throw core::storage_error("Transaction has ended");
     }

@@ -11,16 +11,21 @@ namespace tlsync::server {
 namespace {
 
 class pg_room_store final : public room_store {
-public:
-    pg_room_store(std::shared_ptr<pg_blocking_pool> pool, const std::string& room_id, const std::string& writer)
-        : storage_(std::move(pool), room_id, pg_room_storage_options{.default_schema = {}, .writer = writer}) {}
+  public:
+    pg_room_store(std::shared_ptr<pg_blocking_pool> pool, const std::string& room_id,
+                  const std::string& writer)
+        : storage_(std::move(pool), room_id,
+                   pg_room_storage_options{.default_schema = {}, .writer = writer}) {}
 
     std::string backup_location() const override {
-        return backup_id_ ? "tlsync_room_backup.backup_id=" + std::to_string(*backup_id_) : std::string();
+        return backup_id_ ? "tlsync_room_backup.backup_id=" + std::to_string(*backup_id_)
+                          : std::string();
     }
 
-private:
-    core::room_snapshot read(core::snapshot_form form) override { return storage_.get_snapshot(form); }
+  private:
+    core::room_snapshot read(core::snapshot_form form) override {
+        return storage_.get_snapshot(form);
+    }
     void write_schema(const json::object& schema) override {
         storage_.transaction([&](core::storage_txn& txn) { txn.set_schema(schema); });
     }
@@ -36,18 +41,20 @@ private:
 };
 
 class pg_backend final : public room_backend {
-public:
+  public:
     pg_backend(std::shared_ptr<pg_blocking_pool> pool, std::string writer)
         : pool_(std::move(pool)), writer_(std::move(writer)) {}
 
     std::shared_ptr<room_store> open(const std::string& room_id) override {
         return std::make_shared<pg_room_store>(pool_, room_id, writer_);
     }
-    bool exists(const std::string& room_id) override { return pg_room_storage::exists(*pool_, room_id); }
+    bool exists(const std::string& room_id) override {
+        return pg_room_storage::exists(*pool_, room_id);
+    }
     void remove(const std::string& room_id) override { pg_room_storage::remove(*pool_, room_id); }
     std::string_view kind() const noexcept override { return "postgres"; }
 
-private:
+  private:
     std::shared_ptr<pg_blocking_pool> pool_;
     std::string writer_;
 };

@@ -76,8 +76,9 @@ std::string page_name_in(const json::object& connect) {
 
 // scripts/pg-test-cluster down|up on the test cluster.
 void cluster_ctl(const std::string& what) {
-    const std::string cmd = std::string(TLSYNC_SOURCE_DIR) + "/scripts/pg-test-cluster " + what + " '" +
-                            cluster().dir + "'" + (what == "down" ? " fast" : "") + " >/dev/null";
+    const std::string cmd = std::string(TLSYNC_SOURCE_DIR) + "/scripts/pg-test-cluster " + what +
+                            " '" + cluster().dir + "'" + (what == "down" ? " fast" : "") +
+                            " >/dev/null";
     BOOST_REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
 }
 
@@ -104,7 +105,8 @@ BOOST_AUTO_TEST_CASE(an_edit_over_a_websocket_survives_a_restart) {
         c.send(connect_message());
         BOOST_REQUIRE(c.wait_for("connect", 1));
         BOOST_TEST(page_name_in(c.of_type("connect")[0]) == "Page 1");
-        c.send(R"({"type":"push","clientClock":1,"diff":{"page:page":["patch",{"name":["put","Stored in Postgres"]}]}})");
+        c.send(
+            R"({"type":"push","clientClock":1,"diff":{"page:page":["patch",{"name":["put","Stored in Postgres"]}]}})");
         // The push_result comes batched in a data message.
         BOOST_REQUIRE(c.wait_for("data", 1));
         const auto data = json::serialize(c.of_type("data")[0]);
@@ -114,7 +116,8 @@ BOOST_AUTO_TEST_CASE(an_edit_over_a_websocket_survives_a_restart) {
         pg_client db(conninfo);
         BOOST_TEST(eventually(
             [&] {
-                return db.exec("SELECT state FROM tlsync_room_document WHERE room_id = 'board' AND id = 'page:page'")
+                return db.exec("SELECT state FROM tlsync_room_document WHERE room_id = 'board' AND "
+                               "id = 'page:page'")
                            .value_or("")
                            .find("Stored in Postgres") != std::string::npos;
             },
@@ -142,9 +145,11 @@ BOOST_AUTO_TEST_CASE(an_edit_over_a_websocket_survives_a_restart) {
 
 BOOST_AUTO_TEST_CASE(an_unreachable_postgres_fails_startup_naming_storage) {
     temp_data_dir dir;
-    auto cfg = server_config("host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=2", dir.path.string());
+    auto cfg = server_config(
+        "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=2", dir.path.string());
     running_server s(cfg);
-    BOOST_TEST(s.error.find("--storage: cannot connect to PostgreSQL") != std::string::npos, s.error);
+    BOOST_TEST(s.error.find("--storage: cannot connect to PostgreSQL") != std::string::npos,
+               s.error);
 }
 
 // Postgres goes away under a loaded room: the acknowledged edit stays in
@@ -162,9 +167,11 @@ BOOST_AUTO_TEST_CASE(an_edit_made_while_postgres_is_down_is_written_when_it_is_b
     BOOST_REQUIRE(c.wait_for("connect", 1));
 
     cluster_ctl("down");
-    c.send(R"({"type":"push","clientClock":1,"diff":{"page:page":["patch",{"name":["put","Written later"]}]}})");
+    c.send(
+        R"({"type":"push","clientClock":1,"diff":{"page:page":["patch",{"name":["put","Written later"]}]}})");
     BOOST_REQUIRE(c.wait_for("data", 1));
-    BOOST_TEST(json::serialize(c.of_type("data")[0]).find(R"("action":"commit")") != std::string::npos);
+    BOOST_TEST(json::serialize(c.of_type("data")[0]).find(R"("action":"commit")") !=
+               std::string::npos);
     BOOST_TEST_REQUIRE(c.wait_closed(10s));
     BOOST_TEST(c.close_code() == 1011);
     BOOST_TEST(c.close_reason().find("storage unavailable") != std::string::npos, c.close_reason());
@@ -173,7 +180,8 @@ BOOST_AUTO_TEST_CASE(an_edit_made_while_postgres_is_down_is_written_when_it_is_b
     pg_client db(conninfo);
     BOOST_TEST(eventually(
         [&] {
-            return db.try_exec("SELECT state FROM tlsync_room_document WHERE room_id = 'board' AND id = 'page:page'")
+            return db.try_exec("SELECT state FROM tlsync_room_document WHERE room_id = 'board' AND "
+                               "id = 'page:page'")
                        .value_or("")
                        .find("Written later") != std::string::npos;
         },

@@ -19,14 +19,16 @@ struct pg_factory {
         static int n = 0;
         static const auto pool = room_pool(room_database("t_room_contract"));
         return std::make_unique<server::pg_room_storage>(pool, "contract-" + std::to_string(++n),
-                                                         server::pg_room_storage_options{}, std::move(s));
+                                                         server::pg_room_storage_options{},
+                                                         std::move(s));
     }
 };
 using contract_factories = boost::mpl::list<pg_factory>;
 
 } // namespace tlsync::test
 
-#define TLSYNC_STORAGE_CONTRACT_DECORATORS *boost::unit_test::precondition(tlsync::test::cluster_available)
+#define TLSYNC_STORAGE_CONTRACT_DECORATORS                                                         \
+    *boost::unit_test::precondition(tlsync::test::cluster_available)
 #include "support/storage_contract.hpp"
 
 using namespace tlsync;
@@ -52,7 +54,8 @@ observed observe(sync_storage& s, std::int64_t since) {
             return;
         }
         o.wipe_all = c->wipe_all;
-        for (const auto& [id, p] : c->diff.puts) o.puts[id] = json::serialize(p.after);
+        for (const auto& [id, p] : c->diff.puts)
+            o.puts[id] = json::serialize(p.after);
         o.deletes = sorted(c->diff.deletes);
     });
     return o;
@@ -85,13 +88,17 @@ struct harness {
         BOOST_TEST_REQUIRE(pg.get_clock() == mem.get_clock());
         // As a room loads: stored texts, parsed when used.
         core::memory_storage restored(pg.get_snapshot(core::snapshot_form::texts));
-        BOOST_TEST_REQUIRE((normalized_state(restored.get_snapshot()) == normalized_state(mem.get_snapshot())));
+        BOOST_TEST_REQUIRE(
+            (normalized_state(restored.get_snapshot()) == normalized_state(mem.get_snapshot())));
         const auto clock = mem.get_clock();
-        std::vector<std::int64_t> probes{-1, 0, clock, clock - 1, clock + 3, mem.tombstone_history_starts_at_clock()};
-        for (int i = 0; i < 3; ++i) probes.push_back(static_cast<std::int64_t>(rng() % static_cast<unsigned>(clock + 1)));
+        std::vector<std::int64_t> probes{
+            -1, 0, clock, clock - 1, clock + 3, mem.tombstone_history_starts_at_clock()};
+        for (int i = 0; i < 3; ++i)
+            probes.push_back(static_cast<std::int64_t>(rng() % static_cast<unsigned>(clock + 1)));
         for (const auto since : probes) {
             const auto want = observe(mem, since);
-            BOOST_TEST_REQUIRE((observe(restored, since) == want), "restored differs at since=" << since);
+            BOOST_TEST_REQUIRE((observe(restored, since) == want),
+                               "restored differs at since=" << since);
             BOOST_TEST_REQUIRE((observe(pg, since) == want), "postgres differs at since=" << since);
         }
     }
@@ -105,14 +112,19 @@ BOOST_AUTO_TEST_CASE(migrations_apply_once_and_refuse_a_newer_database) {
     const auto conninfo = room_database("t_room_migrations");
     server::pg_blocking_connection c({.conninfo = conninfo});
     const int known = static_cast<int>(server::room_storage_migrations().size());
-    BOOST_TEST(server::migrate_room_storage(c) == known); // already applied by room_database: a no-op
+    BOOST_TEST(server::migrate_room_storage(c) ==
+               known); // already applied by room_database: a no-op
     pg_client db(conninfo);
-    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_schema_migrations").value_or("") == std::to_string(known));
-    for (const char* t : {"tlsync_room", "tlsync_room_document", "tlsync_room_tombstone", "tlsync_room_write",
-                          "tlsync_room_backup"})
-        BOOST_TEST(db.exec(std::string("SELECT to_regclass('") + t + "') IS NOT NULL").value_or("") == "t");
+    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_schema_migrations").value_or("") ==
+               std::to_string(known));
+    for (const char* t : {"tlsync_room", "tlsync_room_document", "tlsync_room_tombstone",
+                          "tlsync_room_write", "tlsync_room_backup"})
+        BOOST_TEST(
+            db.exec(std::string("SELECT to_regclass('") + t + "') IS NOT NULL").value_or("") ==
+            "t");
     // Apart from the app's own migrations.
-    BOOST_TEST(db.exec("SELECT to_regclass('tlsync_schema_migrations') IS NULL").value_or("") == "t");
+    BOOST_TEST(db.exec("SELECT to_regclass('tlsync_schema_migrations') IS NULL").value_or("") ==
+               "t");
     db.exec("INSERT INTO tlsync_room_schema_migrations (version, name) VALUES (99, '099_future')");
     try {
         (void)server::migrate_room_storage(c);
@@ -138,7 +150,8 @@ BOOST_AUTO_TEST_CASE(write_delta_round_trips_random_transactions) {
                     case 1:
                     case 2: {
                         const auto i2 = id();
-                        t.set(i2, rec(i2, {{"x", static_cast<std::int64_t>(rng() % 100)}, {"text", "a \"quoted\" \\ {x}"}}));
+                        t.set(i2, rec(i2, {{"x", static_cast<std::int64_t>(rng() % 100)},
+                                           {"text", "a \"quoted\" \\ {x}"}}));
                         break;
                     }
                     case 3:
@@ -148,7 +161,8 @@ BOOST_AUTO_TEST_CASE(write_delta_round_trips_random_transactions) {
                     default:
                         t.set_schema(json::object{
                             {"schemaVersion", 2},
-                            {"sequences", json::object{{"v", static_cast<std::int64_t>(rng() % 5)}}}});
+                            {"sequences",
+                             json::object{{"v", static_cast<std::int64_t>(rng() % 5)}}}});
                     }
                 }
                 if (fail) throw std::runtime_error("rolled back");
@@ -173,12 +187,14 @@ BOOST_AUTO_TEST_CASE(write_delta_full_after_pruned_history) {
     harness h(pool, "pruned");
     const int n = static_cast<int>(max_tombstones) + 600;
     h.mem.transaction([&](storage_txn& t) {
-        for (int i = 0; i < n; ++i) t.set("shape:" + std::to_string(i), rec("shape:" + std::to_string(i)));
+        for (int i = 0; i < n; ++i)
+            t.set("shape:" + std::to_string(i), rec("shape:" + std::to_string(i)));
     });
     h.flush();
     for (int i = 0; i < n; i += 100) {
         h.mem.transaction([&](storage_txn& t) {
-            for (int j = i; j < std::min(n, i + 100); ++j) t.remove("shape:" + std::to_string(j));
+            for (int j = i; j < std::min(n, i + 100); ++j)
+                t.remove("shape:" + std::to_string(j));
         });
         if (i == 1000) h.flush();
     }
@@ -201,11 +217,13 @@ BOOST_AUTO_TEST_CASE(prune_tombstones_keeps_the_newest) {
     server::pg_room_storage s(pool, "prune");
     const int n = static_cast<int>(max_tombstones) + 10;
     s.transaction([&](storage_txn& t) {
-        for (int i = 0; i < n; ++i) t.set("shape:" + std::to_string(i), rec("shape:" + std::to_string(i)));
+        for (int i = 0; i < n; ++i)
+            t.set("shape:" + std::to_string(i), rec("shape:" + std::to_string(i)));
     });
     for (int i = 0; i < n; i += 500)
         s.transaction([&](storage_txn& t) {
-            for (int j = i; j < std::min(n, i + 500); ++j) t.remove("shape:" + std::to_string(j));
+            for (int j = i; j < std::min(n, i + 500); ++j)
+                t.remove("shape:" + std::to_string(j));
         });
     BOOST_TEST(s.tombstone_prune_requested());
     s.prune_tombstones();
@@ -224,15 +242,23 @@ BOOST_AUTO_TEST_CASE(every_write_is_logged_with_its_writer) {
     auto pool = room_pool(conninfo);
     harness h(pool, "logged", {.default_schema = {}, .writer = "node-a"});
     pg_client db(conninfo);
-    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_write WHERE writer = 'node-a'").value_or("") == "1"); // the initial state
+    BOOST_TEST(
+        db.exec("SELECT count(*) FROM tlsync_room_write WHERE writer = 'node-a'").value_or("") ==
+        "1"); // the initial state
     db.exec("DELETE FROM tlsync_room_write");
     for (int i = 0; i < 3; ++i) {
-        h.mem.transaction([&](storage_txn& t) { t.set("shape:" + std::to_string(i), rec("shape:" + std::to_string(i))); });
+        h.mem.transaction([&](storage_txn& t) {
+            t.set("shape:" + std::to_string(i), rec("shape:" + std::to_string(i)));
+        });
         h.flush();
     }
-    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_write WHERE room_id = 'logged' AND writer = 'node-a'").value_or("") == "3");
-    BOOST_TEST(db.exec("SELECT string_agg(document_clock::text, ',' ORDER BY document_clock) FROM tlsync_room_write "
-                       "WHERE writer = 'node-a'").value_or("") == "1,2,3");
+    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_write WHERE room_id = 'logged' AND writer "
+                       "= 'node-a'")
+                   .value_or("") == "3");
+    BOOST_TEST(db.exec("SELECT string_agg(document_clock::text, ',' ORDER BY document_clock) FROM "
+                       "tlsync_room_write "
+                       "WHERE writer = 'node-a'")
+                   .value_or("") == "1,2,3");
 }
 
 BOOST_AUTO_TEST_CASE(a_corrupt_stored_record_is_named_when_used) {
@@ -248,10 +274,13 @@ BOOST_AUTO_TEST_CASE(a_corrupt_stored_record_is_named_when_used) {
     } catch (const storage_error& e) {
         BOOST_TEST(std::string(e.what()).find("shape:x") != std::string::npos);
     }
-    db.exec("UPDATE tlsync_room_document SET state = '{\"id\":\"shape:x\",\"typeName\":}' WHERE id = 'shape:x'");
-    auto snap = s.get_snapshot(core::snapshot_form::texts); // looks like an object: parsed when first used
+    db.exec("UPDATE tlsync_room_document SET state = '{\"id\":\"shape:x\",\"typeName\":}' WHERE id "
+            "= 'shape:x'");
+    auto snap =
+        s.get_snapshot(core::snapshot_form::texts); // looks like an object: parsed when first used
     core::memory_storage mem(std::move(snap));
-    BOOST_CHECK_THROW(mem.transaction([](storage_txn& t) { (void)t.get("shape:x"); }), storage_error);
+    BOOST_CHECK_THROW(mem.transaction([](storage_txn& t) { (void)t.get("shape:x"); }),
+                      storage_error);
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_server_is_an_error_not_a_hang) {

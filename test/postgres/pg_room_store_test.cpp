@@ -37,7 +37,8 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 // id -> xmin: which transaction last wrote each row.
 std::map<std::string, std::string> row_versions(pg_client& db, const std::string& room) {
     std::map<std::string, std::string> out;
-    const auto all = db.exec("SELECT string_agg(id || '=' || xmin::text, ' ') FROM tlsync_room_document WHERE room_id = '" +
+    const auto all = db.exec("SELECT string_agg(id || '=' || xmin::text, ' ') FROM "
+                             "tlsync_room_document WHERE room_id = '" +
                              room + "'")
                          .value_or("");
     std::size_t at = 0;
@@ -64,7 +65,8 @@ BOOST_AUTO_TEST_CASE(a_flushed_edit_is_loaded_by_another_backend) {
     BOOST_TEST(!backend->exists("r1"));
 
     auto store = backend->open("r1");
-    BOOST_TEST(backend->exists("r1")); // opening stores the initial room, as a SQLite file would be created
+    BOOST_TEST(backend->exists(
+        "r1")); // opening stores the initial room, as a SQLite file would be created
     auto loaded = store->load(*schema, core::snapshot_form::texts);
     BOOST_TEST_REQUIRE(loaded.texts.has_value()); // handed over unparsed
     BOOST_TEST(loaded.texts->documents.size() == 2u);
@@ -90,8 +92,11 @@ BOOST_AUTO_TEST_CASE(a_flushed_edit_is_loaded_by_another_backend) {
     backend->remove("r1");
     BOOST_TEST(!backend->exists("r1"));
     pg_client db(cfg.storage);
-    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_document WHERE room_id = 'r1'").value_or("") == "0");
-    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_write WHERE room_id = 'r1' AND writer = 'node-test'")
+    BOOST_TEST(
+        db.exec("SELECT count(*) FROM tlsync_room_document WHERE room_id = 'r1'").value_or("") ==
+        "0");
+    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_write WHERE room_id = 'r1' AND writer = "
+                       "'node-test'")
                    .value_or("") != "0");
 }
 
@@ -102,13 +107,14 @@ BOOST_AUTO_TEST_CASE(a_one_record_flush_in_a_10000_record_room_writes_one_row) {
     mem.transaction([](storage_txn& t) {
         for (int i = 0; i < 10000; ++i) {
             const auto id = "shape:" + std::to_string(i);
-            t.set(id, rec(id, {{"x", i}, {"y", i * 2}, {"props", json::object{{"text", "some words"}}}}));
+            t.set(
+                id,
+                rec(id, {{"x", i}, {"y", i * 2}, {"props", json::object{{"text", "some words"}}}}));
         }
     });
     auto t0 = std::chrono::steady_clock::now();
     server::pg_room_storage pg(pool, "big", {}, mem.get_snapshot());
-    BOOST_TEST_MESSAGE("writing 10,002 records: "
-<< ms_since(t0) << " ms");
+    BOOST_TEST_MESSAGE("writing 10,002 records: " << ms_since(t0) << " ms");
     const auto schema_version = mem.schema_version();
     pg_client db(conninfo);
     const auto before = row_versions(db, "big");
@@ -121,8 +127,7 @@ BOOST_AUTO_TEST_CASE(a_one_record_flush_in_a_10000_record_room_writes_one_row) {
     BOOST_TEST(!delta.schema.has_value());
     t0 = std::chrono::steady_clock::now();
     pg.write_delta(delta);
-    BOOST_TEST_MESSAGE("one-record flush: "
-<< ms_since(t0) << " ms");
+    BOOST_TEST_MESSAGE("one-record flush: " << ms_since(t0) << " ms");
 
     const auto after = row_versions(db, "big");
     BOOST_TEST_REQUIRE(after.size() == 10002u);
@@ -142,8 +147,7 @@ BOOST_AUTO_TEST_CASE(a_one_record_flush_in_a_10000_record_room_writes_one_row) {
 
     t0 = std::chrono::steady_clock::now();
     const auto loaded = pg.get_snapshot(core::snapshot_form::texts);
-    BOOST_TEST_MESSAGE("loading 10,002 records as texts: "
-<< ms_since(t0) << " ms");
+    BOOST_TEST_MESSAGE("loading 10,002 records as texts: " << ms_since(t0) << " ms");
     BOOST_TEST_REQUIRE(loaded.texts.has_value());
     BOOST_TEST(loaded.texts->documents.size() == 10002u);
     core::memory_storage restored(loaded);
@@ -172,16 +176,20 @@ BOOST_AUTO_TEST_CASE(a_migration_that_changes_records_backs_the_room_up_first) {
     BOOST_TEST(store->backup_location().starts_with("tlsync_room_backup.backup_id="));
 
     pg_client db(cfg.storage);
-    BOOST_TEST_REQUIRE(db.exec("SELECT count(*) FROM tlsync_room_backup WHERE room_id = 'old'").value_or("") == "1");
+    BOOST_TEST_REQUIRE(
+        db.exec("SELECT count(*) FROM tlsync_room_backup WHERE room_id = 'old'").value_or("") ==
+        "1");
     // The backup is the room as it was, as RoomSnapshot JSON.
     const auto saved = core::room_snapshot_from_json(
-        json::parse(db.exec("SELECT snapshot::text FROM tlsync_room_backup WHERE room_id = 'old'").value_or("")));
+        json::parse(db.exec("SELECT snapshot::text FROM tlsync_room_backup WHERE room_id = 'old'")
+                        .value_or("")));
     BOOST_TEST(saved.document_clock == 3);
     BOOST_TEST(saved.schema->at("sequences").at("com.tldraw.page") == 0);
     BOOST_REQUIRE(find_doc(saved, "page:page"));
     BOOST_TEST(!find_doc(saved, "page:page")->state.contains("meta"));
     // Stored now: the migrated room.
-    BOOST_TEST(db.exec("SELECT schema::json->'sequences'->>'com.tldraw.page' FROM tlsync_room WHERE room_id = 'old'")
+    BOOST_TEST(db.exec("SELECT schema::json->'sequences'->>'com.tldraw.page' FROM tlsync_room "
+                       "WHERE room_id = 'old'")
                    .value_or("") == "1");
 
     // Loading again migrates nothing and keeps no new copy.
@@ -218,7 +226,9 @@ BOOST_AUTO_TEST_CASE(the_room_service_finds_and_deletes_stored_rooms) {
     BOOST_TEST((stored("gone") == std::optional<bool>(false)));
     BOOST_TEST(rooms->room_deleted("gone"));
     pg_client db(cfg.storage);
-    BOOST_TEST(db.exec("SELECT count(*) FROM tlsync_room_document WHERE room_id = 'gone'").value_or("") == "0");
+    BOOST_TEST(
+        db.exec("SELECT count(*) FROM tlsync_room_document WHERE room_id = 'gone'").value_or("") ==
+        "0");
 
     std::promise<void> down;
     rooms->shutdown(1012, [&] { down.set_value(); });
@@ -231,7 +241,8 @@ BOOST_AUTO_TEST_CASE(an_unreachable_server_fails_the_backend_naming_the_flag) {
         (void)server::make_room_backend(cfg);
         BOOST_FAIL("no backend without a server");
     } catch (const std::runtime_error& e) {
-        BOOST_TEST(std::string(e.what()).starts_with("--storage: cannot connect to PostgreSQL"), e.what());
+        BOOST_TEST(std::string(e.what()).starts_with("--storage: cannot connect to PostgreSQL"),
+                   e.what());
     }
 }
 

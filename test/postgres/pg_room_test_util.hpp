@@ -25,8 +25,10 @@ inline std::string room_database(const std::string& name) {
     return conninfo;
 }
 
-inline std::shared_ptr<server::pg_blocking_pool> room_pool(const std::string& conninfo, std::size_t max = 2) {
-    return std::make_shared<server::pg_blocking_pool>(server::pg_blocking_options{.conninfo = conninfo}, max);
+inline std::shared_ptr<server::pg_blocking_pool> room_pool(const std::string& conninfo,
+                                                           std::size_t max = 2) {
+    return std::make_shared<server::pg_blocking_pool>(
+        server::pg_blocking_options{.conninfo = conninfo}, max);
 }
 
 } // namespace tlsync::test

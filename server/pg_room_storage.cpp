@@ -194,10 +194,14 @@ void pg_room_storage::maybe_prune_write_log(pg_blocking_connection& c) noexcept 
     if (seen != 0 && now - seen < 600) return;
     if (!last.compare_exchange_strong(seen, now)) return;
     try {
-        c.exec(sql::prune_write_log);
+        (void)prune_write_log(c);
     } catch (const std::exception& e) {
         log::warn("pruning the room write log failed", {{"error", e.what()}});
     }
+}
+
+std::int64_t pg_room_storage::prune_write_log(pg_blocking_connection& c) {
+    return c.exec(sql::prune_write_log).affected();
 }
 
 // ---------------------------------------------------------------- reads

@@ -92,6 +92,9 @@ class pg_room_storage final : public core::sync_storage {
     // Deletes the room's rows (documents, tombstones, the room) in one
     // transaction; its backups and write log stay.
     static void remove(pg_blocking_pool& pool, const std::string& room_id);
+    // Drops write-log rows older than a day; returns how many. Flushes call
+    // it at most every ten minutes a process (the log's bound).
+    static std::int64_t prune_write_log(pg_blocking_connection& c);
 
   private:
     friend class detail::pg_room_txn;

@@ -9,6 +9,9 @@
 #include "core/tldraw_schema.hpp"
 #include "server/server.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -74,6 +77,39 @@ std::string page_name_in(const json::object& connect) {
     return std::string(record.as_object().at("name").as_string());
 }
 
+// PUT with a JSON body on a fresh connection; {status, body}.
+std::pair<int, std::string> http_put(std::uint16_t port, const std::string& target,
+                                     const std::string& body) {
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    http::request<http::string_body> req{http::verb::put, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::authorization, "Bearer secret");
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+    req.prepare_payload();
+    http::write(socket, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(socket, buffer, res);
+    return {static_cast<int>(res.result_int()), res.body()};
+}
+
+// A tldraw StoreSnapshot of the default room with its page renamed.
+std::string store_snapshot(const std::string& page_name) {
+    const auto initial = core::default_initial_snapshot();
+    json::object store;
+    for (const auto& d : initial.documents) {
+        auto state = d.state;
+        if (state.at("id") == "page:page") state["name"] = page_name;
+        store[state.at("id").as_string()] = state;
+    }
+    return json::serialize(json::object{{"store", store}, {"schema", *initial.schema}});
+}
+
 // scripts/pg-test-cluster down|up on the test cluster.
 void cluster_ctl(const std::string& what) {
     const std::string cmd = std::string(TLSYNC_SOURCE_DIR) + "/scripts/pg-test-cluster " + what +
@@ -123,6 +159,10 @@ BOOST_AUTO_TEST_CASE(an_edit_over_a_websocket_survives_a_restart) {
             },
             5s));
         c.close();
+        // The admin API creates a room from a snapshot.
+        const auto [put_status, put_body] = http_put(
+            s.srv.port(), "/admin/rooms/made-by-admin/snapshot", store_snapshot("Made by admin"));
+        BOOST_TEST(put_status == 200, put_body);
     }
     // No room file: the rooms are in Postgres.
     BOOST_TEST(!std::filesystem::exists(dir.path / "rooms" / "board.sqlite"));
@@ -140,6 +180,9 @@ BOOST_AUTO_TEST_CASE(an_edit_over_a_websocket_survives_a_restart) {
     BOOST_TEST(status == 200);
     BOOST_TEST(body.find("Stored in Postgres") != std::string::npos);
     BOOST_TEST(http_get(again.srv.port(), "/admin/rooms/never-made", "secret").first == 404);
+    const auto made = http_get(again.srv.port(), "/admin/rooms/made-by-admin/snapshot", "secret");
+    BOOST_TEST(made.first == 200);
+    BOOST_TEST(made.second.find("Made by admin") != std::string::npos);
     c.close();
 }
 

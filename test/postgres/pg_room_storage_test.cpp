@@ -261,6 +261,20 @@ BOOST_AUTO_TEST_CASE(every_write_is_logged_with_its_writer) {
                    .value_or("") == "1,2,3");
 }
 
+BOOST_AUTO_TEST_CASE(the_write_log_keeps_a_day) {
+    const auto conninfo = room_database("t_room_log_age");
+    pg_client db(conninfo);
+    db.exec("INSERT INTO tlsync_room_write (room_id, writer, document_clock, written_at) VALUES "
+            "('r', 'old', 1, now() - interval '25 hours'), ('r', 'new', 2, now() - interval '23 "
+            "hours'), "
+            "('r', 'now', 3, now())");
+    server::pg_blocking_connection c({.conninfo = conninfo});
+    BOOST_TEST(server::pg_room_storage::prune_write_log(c) == 1);
+    BOOST_TEST(
+        db.exec("SELECT string_agg(writer, ',' ORDER BY document_clock) FROM tlsync_room_write")
+            .value_or("") == "new,now");
+}
+
 BOOST_AUTO_TEST_CASE(a_corrupt_stored_record_is_named_when_used) {
     const auto conninfo = room_database("t_room_corrupt");
     auto pool = room_pool(conninfo);

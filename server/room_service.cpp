@@ -172,9 +172,12 @@ public:
                 // flush and may still be open right now; closing an unlinked
                 // SQLite file can leave a -wal/-shm behind: sweep again
                 // later, unless the room came back meanwhile.
+                // (Weak: a pending timer must not keep the service, and its
+                // rooms' timers, alive until the io_context is destroyed.)
                 auto t = std::make_shared<net::steady_timer>(self->io_, 2s);
-                t->async_wait([t, self, room_id](boost::system::error_code) {
-                    if (!self->room_deleted(room_id)) return;
+                t->async_wait([t, weak = self->weak_from_this(), room_id](boost::system::error_code) {
+                    auto self = weak.lock();
+                    if (!self || !self->room_deleted(room_id)) return;
                     net::post(self->blocking_, [self, room_id] { self->remove_stored(room_id); });
                 });
                 if (done) done();

@@ -102,9 +102,16 @@ public:
     }
 
 private:
-    // Runs `f` on the blocking pool, with the history lock held.
+    // Runs `f` with the history lock held: on the strand itself when the
+    // replicator has a thread of its own (replicator_config::record_inline),
+    // else on the blocking pool.
     template <class F> net::awaitable<std::invoke_result_t<F, pg::replication_history&>> on_history(F f) {
         using R = std::invoke_result_t<F, pg::replication_history&>;
+        if (cfg_.record_inline) {
+            std::lock_guard lock(history_mutex_);
+            if (!history_) throw std::runtime_error("replicator state is not open");
+            co_return f(*history_);
+        }
         co_return co_await net::co_spawn(
             blocking_,
             [this, f = std::move(f)]() mutable -> net::awaitable<R> {
@@ -116,23 +123,27 @@ private:
     }
 
     net::awaitable<void> open_history() {
+        if (cfg_.record_inline) {
+            open_history_now();
+            co_return;
+        }
         co_await net::co_spawn(
-            blocking_,
-            [this]() -> net::awaitable<void> {
-                std::lock_guard lock(history_mutex_);
-                if (history_) co_return;
-                core::sqlite_options o;
-                o.synchronous = cfg_.fsync ? core::sqlite_synchronous::full : core::sqlite_synchronous::normal;
-                // One handle per process, written to continuously: unlike a
-                // room's, its cache is worth its memory.
-                o.cache_kib = 16 * 1024;
-                // Checkpoints copy the WAL into the file and fsync it: on the
-                // recording path they stalled every batch queued behind them.
-                // checkpoint_soon() runs them from a second handle instead.
-                o.auto_checkpoint = false;
-                history_ = std::make_unique<pg::replication_history>(cfg_.state_path, o, cfg_.history);
-            },
-            net::use_awaitable);
+            blocking_, [this]() -> net::awaitable<void> { co_return open_history_now(); }, net::use_awaitable);
+    }
+
+    void open_history_now() {
+        std::lock_guard lock(history_mutex_);
+        if (history_) return;
+        core::sqlite_options o;
+        o.synchronous = cfg_.fsync ? core::sqlite_synchronous::full : core::sqlite_synchronous::normal;
+        // One handle per process, written to continuously: unlike a
+        // room's, its cache is worth its memory.
+        o.cache_kib = 16 * 1024;
+        // Checkpoints copy the WAL into the file and fsync it: on the
+        // recording path they stalled every batch queued behind them.
+        // checkpoint_soon() runs them from a second handle instead.
+        o.auto_checkpoint = false;
+        history_ = std::make_unique<pg::replication_history>(cfg_.state_path, o, cfg_.history);
     }
 
     net::awaitable<void> run() {
@@ -324,7 +335,8 @@ private:
 
     // Decoding and recording overlap: the reader (the only coroutine doing
     // I/O on the replication connection) decodes into the pipeline while
-    // the recorder has the previous batch in SQLite on the blocking pool,
+    // the recorder has the previous batch in SQLite on the blocking pool
+    // (or inline, between the reader's bursts: record_inline),
     // and the recorder takes everything that arrived meanwhile as its next
     // batch (group commit: one SQLite commit however many transactions).
     // Acknowledgements the recorder earns are sent by the reader's next
@@ -542,7 +554,7 @@ private:
     mutable std::mutex stats_mutex_;
     replicator_stats stats_;
     std::mutex history_mutex_;
-    std::unique_ptr<pg::replication_history> history_; // touched on the blocking pool only
+    std::unique_ptr<pg::replication_history> history_; // under history_mutex_
     std::mutex checkpoint_mutex_;
     std::unique_ptr<core::sqlite_db> checkpointer_;     // under checkpoint_mutex_
     bool checkpoints_closed_ = false;                   // under checkpoint_mutex_

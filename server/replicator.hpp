@@ -2,9 +2,10 @@
 // The Postgres replicator: one actor on its own strand that streams the app
 // tables' row changes from a logical replication slot (wal2json v2), records
 // them in its local SQLite state (core::pg::replication_history, on the
-// blocking pool), and only then acknowledges them to Postgres and hands the
-// per-user deliveries on. Decoding, acknowledgement and liveness are the
-// sans-io core::pg::replication_stream; this file is the I/O around it.
+// blocking pool, or inline when it has a thread of its own), and only then
+// acknowledges them to Postgres and hands the per-user deliveries on.
+// Decoding, acknowledgement and liveness are the sans-io
+// core::pg::replication_stream; this file is the I/O around it.
 //
 // Boot: connect, apply the app migrations (once per process), terminate a
 // stale walsender still holding our slot, IDENTIFY_SYSTEM, create the slot
@@ -58,6 +59,11 @@ struct replicator_config {
     // the server's flushed WAL position is read this often on a side connection.
     core::pg::batching_config batching;
     std::chrono::milliseconds flush_poll_interval{100};
+    // Record on the strand instead of the blocking pool: for a replicator
+    // whose executor is a thread of its own (tlsyncd's plane thread), where
+    // a SQLite commit blocks nothing else of the server and the two thread
+    // hops per batch cost more than the commit (docs/BENCHMARKS.md).
+    bool record_inline = false;
 };
 
 struct replicator_stats {

@@ -15,6 +15,7 @@
 #include "server/metrics.hpp"
 #include "server/tls.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -68,7 +69,7 @@ struct server::impl {
     void step_done(); // a shutdown step (rooms, replicator) finished
     [[nodiscard]] std::string open_replicator();
     void cut_remaining();
-    void run_thread();
+    static void run_thread(net::io_context& ctx);
     void housekeep();
 
     config cfg;
@@ -76,6 +77,10 @@ struct server::impl {
     // Destroyed last: everything below holds I/O objects of `io`.
     net::io_context io;
     net::thread_pool blocking{2};
+    // --postgres: the replicator and the user plane on a thread of their own
+    // (one more than --threads): the replication stream neither waits for
+    // room traffic nor hops between threads per batch (docs/ARCHITECTURE.md).
+    net::io_context plane_io{1};
     net::strand<net::io_context::executor_type> control; // signals and shutdown steps
     net::signal_set signals;
     net::steady_timer deadline; // hard end of shutdown
@@ -220,9 +225,14 @@ int server::run() {
 
     const unsigned n = m.cfg.threads > 0 ? static_cast<unsigned>(m.cfg.threads) : usable_cpus();
     std::vector<std::thread> threads;
-    threads.reserve(n - 1);
-    for (unsigned i = 1; i < n; ++i) threads.emplace_back([mp = &m] { mp->run_thread(); });
-    m.run_thread();
+    threads.reserve(n);
+    auto plane_work = net::make_work_guard(m.plane_io);
+    if (m.plane) threads.emplace_back([mp = &m] { impl::run_thread(mp->plane_io); });
+    for (unsigned i = 1; i < n; ++i) threads.emplace_back([mp = &m] { impl::run_thread(mp->io); });
+    impl::run_thread(m.io);
+    // The plane has stopped by now (a shutdown step), or the deadline cut it.
+    plane_work.reset();
+    m.plane_io.stop();
     for (auto& t : threads) t.join();
     m.serving = false;
 
@@ -231,10 +241,10 @@ int server::run() {
     return 0;
 }
 
-void server::impl::run_thread() {
+void server::impl::run_thread(net::io_context& ctx) {
     for (;;) {
         try {
-            io.run();
+            ctx.run();
             return;
         } catch (const std::exception& e) {
             // Handlers should never throw; if one does, log it and keep serving.
@@ -311,7 +321,9 @@ std::string server::impl::open_replicator() {
                   "anyone who can reach this port can read and change any user's files. Use it only behind "
                   "your own authentication or for development; --auth jwt authenticates user sockets by token.");
     try {
-        plane = make_user_plane(io.get_executor(), blocking.get_executor(), cfg, rooms);
+        user_plane_options o;
+        o.own_thread = true;
+        plane = make_user_plane(plane_io.get_executor(), blocking.get_executor(), cfg, rooms, o);
     } catch (const std::exception& e) {
         return std::string("--postgres: ") + e.what();
     }

@@ -43,6 +43,7 @@ user_plane make_user_plane(net::any_io_executor io, net::any_io_executor blockin
     rc.history.max_age = cfg.replicator_history_age;
     rc.backoff_initial = o.backoff_initial;
     rc.backoff_max = o.backoff_max;
+    rc.record_inline = o.own_thread;
     p.repl = make_replicator(std::move(io), std::move(blocking), rc, p.users->handlers());
     p.users->set_replicator(p.repl);
     if (rooms) rooms->set_users(p.users);

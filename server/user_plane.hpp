@@ -35,9 +35,14 @@ struct user_plane_options {
     // Tests shorten these.
     std::chrono::milliseconds backoff_initial{500};
     std::chrono::milliseconds backoff_max{10'000};
+    // `io` is a thread of the plane's own: the replicator records inline
+    // (replicator_config::record_inline).
+    bool own_thread = false;
 };
 
-// Throws std::runtime_error when the replicator cannot be made.
+// Everything of the plane (replicator, user actors, the pool's connections)
+// runs on `io`; `blocking` runs SQLite when the plane has no thread of its
+// own. Throws std::runtime_error when the replicator cannot be made.
 [[nodiscard]] user_plane make_user_plane(net::any_io_executor io, net::any_io_executor blocking, const config& cfg,
                                          std::shared_ptr<room_service> rooms, user_plane_options o = {});
 

@@ -9,6 +9,8 @@
 #include "server/replicator.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
 
 #include <atomic>
 #include <filesystem>
@@ -116,15 +118,19 @@ pg::lsn lsn_of(pg_client& c, const std::string& sql) { return *pg::lsn::parse(*c
 
 BOOST_AUTO_TEST_SUITE(replicator_suite, *boost::unit_test::precondition(cluster_available))
 
-BOOST_AUTO_TEST_CASE(changes_arrive_in_order_with_commit_lsns) {
-    auto conninfo = fresh_database("t_order");
+// Both ways of recording: on the blocking pool, and inline on the strand
+// (record_inline, as tlsyncd's plane thread does).
+BOOST_DATA_TEST_CASE(changes_arrive_in_order_with_commit_lsns, boost::unit_test::data::make({false, true}), inline_) {
+    const std::string slot = inline_ ? "t_order_inline" : "t_order";
+    auto conninfo = fresh_database(slot);
     state_dir dir;
     // obs outlives t: if a BOOST_REQUIRE fails, the io threads are joined
     // before the handlers' target goes away.
     observed obs;
     io_threads t;
-    auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(),
-                                     config_for(conninfo, dir, "t_order"), obs.handlers());
+    auto cfg = config_for(conninfo, dir, slot);
+    cfg.record_inline = inline_;
+    auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(), cfg, obs.handlers());
     r->start();
     BOOST_REQUIRE(wait_streaming(*r));
 
@@ -181,21 +187,24 @@ BOOST_AUTO_TEST_CASE(changes_arrive_in_order_with_commit_lsns) {
     // Acknowledged: the slot's confirmed position reaches the last commit.
     auto last = got.back().end_lsn;
     BOOST_TEST(eventually([&] {
-        return lsn_of(db, "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 't_order'") >= last;
+        return lsn_of(db, "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '" + slot + "'") >= last;
     }, 5s));
     BOOST_TEST(r->stats().recorded == last.to_string());
     stop(*r);
 }
 
-BOOST_AUTO_TEST_CASE(postgres_restart_mid_stream_loses_and_duplicates_nothing) {
-    auto conninfo = fresh_database("t_restart");
+BOOST_DATA_TEST_CASE(postgres_restart_mid_stream_loses_and_duplicates_nothing,
+                     boost::unit_test::data::make({false, true}), inline_) {
+    const std::string slot = inline_ ? "t_restart_inline" : "t_restart";
+    auto conninfo = fresh_database(slot);
     state_dir dir;
     // obs outlives t: if a BOOST_REQUIRE fails, the io threads are joined
     // before the handlers' target goes away.
     observed obs;
     io_threads t;
-    auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(),
-                                     config_for(conninfo, dir, "t_restart"), obs.handlers());
+    auto cfg = config_for(conninfo, dir, slot);
+    cfg.record_inline = inline_;
+    auto r = server::make_replicator(t.io.get_executor(), t.blocking.get_executor(), cfg, obs.handlers());
     r->start();
     BOOST_REQUIRE(wait_streaming(*r));
 

@@ -81,7 +81,8 @@ user_test_server::user_test_server(const std::string& conninfo, const std::strin
         server::user_plane_options o;
         o.backoff_initial = 100ms;
         o.backoff_max = 1s;
-        plane_ = server::make_user_plane(t_.io.get_executor(), t_.blocking.get_executor(), ctx_->cfg, rooms_, o);
+        o.own_thread = true;
+        plane_ = server::make_user_plane(plane_t_.io.get_executor(), t_.blocking.get_executor(), ctx_->cfg, rooms_, o);
     }
     ctx_->admin = server::make_admin_handler(rooms_, ctx_->cfg, plane_.repl ? plane_.diagnostics()
                                                                             : server::diagnostics_provider{});

@@ -53,6 +53,8 @@ private:
     temp_data_dir dir_;
     server::config cfg_;
     io_threads t_{2};
+    // The user plane on a thread of its own, as tlsyncd runs it.
+    io_threads plane_t_{1};
     std::shared_ptr<server::connection_context> ctx_;
     std::shared_ptr<server::room_service> rooms_;
     server::user_plane plane_;

@@ -173,7 +173,9 @@ std::string server::open() {
                             : make_room_service(m.io.get_executor(), m.blocking.get_executor(),
                                                 m.cfg, std::move(loaded.schema));
     } catch (const std::exception& e) {
-        return std::string("--data-dir: ") + e.what();
+        // Errors that name their flag (--storage: ...) keep it; the rest are the data dir's.
+        const std::string_view what = e.what();
+        return what.starts_with("--") ? std::string(what) : "--data-dir: " + std::string(what);
     }
     m.ctx->rooms = m.rooms;
     if (!m.cfg.postgres.empty())

@@ -1,0 +1,236 @@
+// Several tlsyncd nodes behind nginx or HAProxy (scripts/load-balancer),
+// rooms stored in one PostgreSQL (--storage): the real tldraw client, through
+// the proxy, meets the other clients of its room on one node; rooms spread
+// over the nodes; a node killed (SIGKILL) or drained (SIGTERM) hands its rooms
+// to the others, the clients reconnect by themselves, nothing flushed is
+// lost, and the write log (tlsync_room_write) shows one writer at a time per
+// room. docs/SCALING.md. Skipped, with the reason, where PostgreSQL or the
+// proxy cannot be installed.
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, afterEach, before, describe, test } from 'node:test'
+import { connectClient, converged, waitFor } from './lib/client.mjs'
+import { uniqueRoom } from './lib/harness.mjs'
+import { LOAD_BALANCER, startBalancer } from './lib/load-balancer.mjs'
+import { cluster, createDatabase, psql, startCluster, stopCluster } from './lib/pg-cluster.mjs'
+import { geoShape } from './lib/records.mjs'
+import { dumpLogsOnFailure, makeSelfSignedCert, makeTempDir, onlyTlsyncd, startServer } from './lib/server.mjs'
+import { setClientTlsOptions } from './lib/shims.mjs'
+
+const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, () => {
+	let conninfo
+	let nodes = []
+	let clients = []
+	let balancers = []
+	before(() => {
+		if (onlyTlsyncd('--storage')) return
+		startCluster()
+		if (!cluster.skip) conninfo = createDatabase('it_multinode')
+	})
+	after(stopCluster)
+	afterEach(async (t) => {
+		for (const s of nodes) dumpLogsOnFailure(t, s)
+		for (const c of clients.splice(0)) c.close()
+		for (const lb of balancers.splice(0)) lb.stop()
+		await Promise.all(nodes.splice(0).map((s) => s.stop({ graceMs: 5000 })))
+		setClientTlsOptions({})
+	})
+	const skip = (t) => {
+		const why = onlyTlsyncd('--storage') ?? cluster.skip
+		if (why) t.skip(why)
+		return Boolean(why)
+	}
+	// Three nodes, each with a data dir of its own: only Postgres is shared.
+	const startNodes = async (n = 3) => {
+		const started = await Promise.all(
+			Array.from({ length: n }, (_, i) =>
+				startServer({ dataDir: makeTempDir(), args: ['--storage', conninfo, '--node-id', `node-${i + 1}`, '--flush-interval', '100ms'] })
+			)
+		)
+		nodes.push(...started)
+		return started
+	}
+	const balancer = (t, kind, over, opts) => {
+		const lb = startBalancer(kind, over, opts)
+		if (lb.skip) {
+			t.skip(lb.skip)
+			return null
+		}
+		balancers.push(lb)
+		return lb
+	}
+	const client = async (url, opts) => {
+		const c = await connectClient(url, opts)
+		clients.push(c)
+		return c
+	}
+	const quote = (s) => `'${s.replaceAll("'", "''")}'`
+	// The room's committed writes in commit order: [{ writer, clock }].
+	const writes = (room) =>
+		psql(conninfo, `SELECT writer, document_clock FROM tlsync_room_write WHERE room_id = ${quote(room)} ORDER BY written_at, document_clock`).map(
+			(l) => {
+				const [writer, clock] = l.split('|')
+				return { writer, clock: Number(clock) }
+			}
+		)
+	const storedIds = (room) => psql(conninfo, `SELECT id FROM tlsync_room_document WHERE room_id = ${quote(room)}`)
+	const flushed = (room, id, timeoutMs = 5000) =>
+		waitFor(() => storedIds(room).includes(id), { timeoutMs, what: `${id} of ${room} to be flushed` })
+	// Never two writers at once: once another node wrote the room, the earlier
+	// one never writes it again, and the clock never goes back.
+	const assertOneWriterAtATime = (room) => {
+		const w = writes(room)
+		assert.ok(w.length > 0, `no writes of ${room}`)
+		const seen = [w[0].writer]
+		for (let i = 1; i < w.length; i++) {
+			assert.ok(w[i].clock >= w[i - 1].clock, `${room}: clock went back at write ${i}: ${JSON.stringify(w)}`)
+			if (w[i].writer !== seen.at(-1)) {
+				assert.ok(!seen.includes(w[i].writer), `${room}: ${w[i].writer} wrote again after ${seen.at(-1)}: ${JSON.stringify(w)}`)
+				seen.push(w[i].writer)
+			}
+		}
+		return seen
+	}
+	const ownerOf = (room) => writes(room).at(-1)?.writer
+	const nodeNamed = (name) => nodes.find((s) => s.args().includes(name))
+	// Waits until `c` noticed that its socket went (after `since`) and is in the room again.
+	const reconnected = async (c, since, timeoutMs) => {
+		await waitFor(() => c.statuses.some((s) => s.at >= since && s.status !== 'online'), {
+			timeoutMs,
+			what: `${c.name} to notice the lost connection`,
+		})
+		await waitFor(() => c.statuses.some((s) => s.at >= since && s.status === 'online') && c.client.isConnectedToRoom, {
+			timeoutMs,
+			what: `${c.name} to reconnect`,
+			describe: () => `statuses=${JSON.stringify(c.statuses.filter((s) => s.at >= since))} errors=${JSON.stringify(c.syncErrors)}`,
+		})
+	}
+
+	for (const kind of ['nginx', 'haproxy']) {
+		test(`${kind}: a room's clients meet on one node and converge; rooms spread over the nodes`, async (t) => {
+			if (skip(t)) return
+			const three = await startNodes()
+			const lb = balancer(t, kind, three)
+			if (!lb) return
+			const room = uniqueRoom(`lb-${kind}`)
+			const alice = await client(lb.roomUrl(room), { name: 'alice' })
+			const bob = await client(lb.roomUrl(room), { name: 'bob' })
+			const shape = geoShape({ text: `through ${kind}` })
+			alice.put(shape)
+			await converged([alice, bob], { check: (c) => c.get(shape.id) !== undefined })
+
+			const rooms = Array.from({ length: 12 }, (_, i) => uniqueRoom(`lb-${kind}-${i}`))
+			const shapes = []
+			for (const r of rooms) {
+				const c = await client(lb.roomUrl(r), { name: `c-${r}` })
+				const s = geoShape({ text: r })
+				c.put(s)
+				await c.settled()
+				shapes.push(s)
+			}
+			await flushed(room, shape.id)
+			for (const [i, r] of rooms.entries()) await flushed(r, shapes[i].id)
+			const owners = new Set()
+			for (const r of [room, ...rooms]) {
+				const writers = assertOneWriterAtATime(r)
+				assert.equal(writers.length, 1, `${r} was written by ${writers}`)
+				owners.add(writers[0])
+			}
+			// 13 rooms over 3 nodes on a hash ring: all on one node would be a broken key.
+			assert.ok(owners.size >= 2, `every room on ${[...owners]}`)
+			t.diagnostic(`${kind}: 13 rooms over ${owners.size} nodes: ${[...owners].sort().join(', ')}`)
+		})
+	}
+
+	test('nginx terminates TLS: clients sync over wss:// through it to plain-HTTP nodes', async (t) => {
+		if (skip(t)) return
+		const three = await startNodes()
+		const tls = makeSelfSignedCert(makeTempDir())
+		const lb = balancer(t, 'nginx', three, { tls })
+		if (!lb) return
+		setClientTlsOptions({ ca: fs.readFileSync(tls.cert) })
+		const room = uniqueRoom('lb-tls')
+		const alice = await client(lb.roomUrl(room), { name: 'alice' })
+		const bob = await client(lb.roomUrl(room), { name: 'bob' })
+		assert.match(lb.roomUrl(room), /^wss:/)
+		const shape = geoShape({ text: 'over TLS' })
+		bob.put(shape)
+		await converged([alice, bob], { check: (c) => c.get(shape.id) !== undefined })
+	})
+
+	test('a node killed (SIGKILL): another serves its rooms, clients reconnect by themselves, nothing flushed is lost', async (t) => {
+		if (skip(t)) return
+		const three = await startNodes()
+		const lb = balancer(t, 'nginx', three)
+		if (!lb) return
+		const room = uniqueRoom('lb-kill')
+		const alice = await client(lb.roomUrl(room), { name: 'alice' })
+		const bob = await client(lb.roomUrl(room), { name: 'bob' })
+		const before = geoShape({ text: 'flushed before the kill' })
+		alice.put(before)
+		await converged([alice, bob], { check: (c) => c.get(before.id) !== undefined })
+		await flushed(room, before.id)
+		const owner = ownerOf(room)
+		const victim = nodeNamed(owner)
+		assert.ok(victim, `owner ${owner} is one of ours`)
+		const t0 = Date.now()
+		await victim.kill()
+		await Promise.all([reconnected(alice, t0, 60000), reconnected(bob, t0, 60000)])
+		const took = Date.now() - t0
+		assert.ok(alice.get(before.id), 'the flushed shape is still there')
+		const afterwards = geoShape({ text: 'after the kill' })
+		bob.put(afterwards)
+		await converged([alice, bob], { check: (c) => c.get(afterwards.id) !== undefined && c.get(before.id) !== undefined })
+		await flushed(room, afterwards.id)
+		const writers = assertOneWriterAtATime(room)
+		assert.equal(writers[0], owner)
+		assert.ok(writers.length === 2 && writers[1] !== owner, `written by ${writers}`)
+		t.diagnostic(`room moved from ${owner} to ${writers[1]}; clients back in the room ${took} ms after the kill`)
+	})
+
+	test('a drained node (SIGTERM) hands its rooms over with no error shown to clients', async (t) => {
+		if (skip(t)) return
+		const three = await startNodes()
+		const lb = balancer(t, 'nginx', three)
+		if (!lb) return
+		const room = uniqueRoom('lb-drain')
+		const alice = await client(lb.roomUrl(room), { name: 'alice' })
+		const bob = await client(lb.roomUrl(room), { name: 'bob' })
+		const before = geoShape({ text: 'before the drain' })
+		alice.put(before)
+		await converged([alice, bob], { check: (c) => c.get(before.id) !== undefined })
+		await flushed(room, before.id)
+		const owner = ownerOf(room)
+		const t0 = Date.now()
+		const stopped = await nodeNamed(owner).stop({ graceMs: 10000 })
+		assert.equal(stopped.graceful, true, 'the drained node exited within its grace time')
+		await Promise.all([reconnected(alice, t0, 30000), reconnected(bob, t0, 30000)])
+		const took = Date.now() - t0
+		const afterwards = geoShape({ text: 'after the drain' })
+		alice.put(afterwards)
+		await converged([alice, bob], { check: (c) => c.get(afterwards.id) !== undefined && c.get(before.id) !== undefined })
+		await flushed(room, afterwards.id)
+		assert.deepEqual(alice.syncErrors, [], 'alice was shown no error')
+		assert.deepEqual(bob.syncErrors, [], 'bob was shown no error')
+		const writers = assertOneWriterAtATime(room)
+		assert.ok(writers.length === 2 && writers[0] === owner, `written by ${writers}`)
+		t.diagnostic(`room moved from ${owner} to ${writers[1]}; clients back in the room ${took} ms after SIGTERM`)
+	})
+
+	test('the configurations in docs/deploy are what scripts/load-balancer writes', () => {
+		const three = ['--node', '10.0.0.1:8080', '--node', '10.0.0.2:8080', '--node', '10.0.0.3:8080']
+		for (const [file, args] of [
+			['nginx-tlsync.conf', ['config', 'nginx', ...three, '--listen', '80']],
+			['haproxy-tlsync.cfg', ['config', 'haproxy', ...three, '--listen', '80']],
+		]) {
+			const made = execFileSync(LOAD_BALANCER, args, { encoding: 'utf8' })
+			const kept = fs.readFileSync(path.join(repo, 'docs', 'deploy', file), 'utf8')
+			assert.equal(kept, made, `docs/deploy/${file} is stale: regenerate it with scripts/load-balancer ${args.join(' ')}`)
+		}
+	})
+})

@@ -266,6 +266,7 @@ private:
                             " (\"format-version\" '2', \"include-lsn\" '1', \"include-xids\" '1', "
                             "\"include-types\" '1', \"include-timestamp\" '0', \"add-tables\" " +
                             pg_connection::quote_literal(tables) + ")";
+        co_await register_slot(sql);
         pg_rows started;
         if (auto s = co_await repl.exec_simple(start, &started, qt); !s) co_return s.error;
         if (!started.is_copy_both()) co_return "START_REPLICATION did not start a stream";
@@ -357,7 +358,13 @@ private:
     net::awaitable<void> poll_loop(pg_connection& sql, pipeline& p) {
         const pg_params none;
         pg_rows rows;
+        auto next_slot_beat = steady::now() + cfg_.slot_heartbeat;
         while (!p.reader_done) {
+            if (steady::now() >= next_slot_beat) {
+                next_slot_beat = steady::now() + cfg_.slot_heartbeat;
+                co_await tend_slots(sql);
+                if (p.reader_done) co_return;
+            }
             const auto timeout = 10 * cfg_.flush_poll_interval;
             auto st = co_await sql.exec("SELECT pg_current_wal_flush_lsn()", none, &rows, timeout);
             if (!st) {
@@ -373,6 +380,69 @@ private:
             p.poll.expires_after(cfg_.flush_poll_interval);
             (void)co_await p.poll.async_wait(net::as_tuple(net::use_awaitable));
         }
+    }
+
+    // The slot registry (server/sql/002_replicator_slots.sql). Failures cost
+    // only the registry's upkeep, never the stream: they are logged, and the
+    // next beat tries again.
+    net::awaitable<void> register_slot(pg_connection& sql) {
+        pg_params params;
+        params.emplace_back(cfg_.slot_name);
+        params.emplace_back(cfg_.node_id);
+        auto st = co_await sql.exec("INSERT INTO tlsync_replicator_slot (slot_name, node_id) VALUES ($1, $2) "
+                                    "ON CONFLICT (slot_name) DO UPDATE SET node_id = EXCLUDED.node_id, "
+                                    "started_at = now(), seen_at = now()",
+                                    params, nullptr, cfg_.query_timeout);
+        if (!st) log::warn("replicator: cannot register the slot", {{"slot", cfg_.slot_name}, {"error", st.error}});
+        co_await drop_gone_slots(sql);
+    }
+
+    // Marks this node's slot seen, then drops the slots of nodes gone for
+    // longer than slot_ttl.
+    net::awaitable<void> tend_slots(pg_connection& sql) {
+        pg_params params;
+        params.emplace_back(cfg_.slot_name);
+        params.emplace_back(cfg_.node_id);
+        // (Re-)inserted: a registry row another node deleted while this one
+        // could not beat comes back.
+        auto st = co_await sql.exec("INSERT INTO tlsync_replicator_slot (slot_name, node_id) VALUES ($1, $2) "
+                                    "ON CONFLICT (slot_name) DO UPDATE SET seen_at = now()",
+                                    params, nullptr, cfg_.query_timeout);
+        if (!st) log::warn("replicator: cannot mark the slot seen", {{"slot", cfg_.slot_name}, {"error", st.error}});
+        co_await drop_gone_slots(sql);
+    }
+
+    // A slot is dropped only when it is registered (never a slot of someone
+    // else's), is not this node's, was not seen for slot_ttl (by Postgres's
+    // clock, never a node's), and nobody streams from it: a node that comes
+    // back after that starts a new epoch (its users reload).
+    net::awaitable<void> drop_gone_slots(pg_connection& sql) {
+        if (cfg_.slot_ttl.count() <= 0) co_return;
+        pg_params params;
+        params.emplace_back(cfg_.slot_name);
+        params.emplace_back(std::to_string(static_cast<double>(cfg_.slot_ttl.count()) / 1000.0));
+        pg_rows dropped;
+        auto st = co_await sql.exec(
+            "SELECT s.slot_name, n.node_id, pg_drop_replication_slot(s.slot_name) IS NULL "
+            "FROM pg_replication_slots s JOIN tlsync_replicator_slot n ON n.slot_name = s.slot_name "
+            "WHERE s.slot_name <> $1 AND NOT s.active AND s.database = current_database() "
+            "AND n.seen_at < now() - make_interval(secs => $2::double precision)",
+            params, &dropped, cfg_.query_timeout);
+        if (!st) {
+            // E.g. the slot's node came back between the check and the drop.
+            log::warn("replicator: cannot drop the slots of gone nodes", {{"error", st.error}});
+            co_return;
+        }
+        for (int i = 0; i < dropped.rows(); ++i)
+            log::warn("replicator: dropped the slot of a gone node",
+                      {{"slot", std::string(dropped.get(i, 0).value_or(""))},
+                       {"node", std::string(dropped.get(i, 1).value_or(""))}});
+        auto del = co_await sql.exec(
+            "DELETE FROM tlsync_replicator_slot n WHERE n.slot_name <> $1 "
+            "AND n.seen_at < now() - make_interval(secs => $2::double precision) "
+            "AND NOT EXISTS (SELECT 1 FROM pg_replication_slots s WHERE s.slot_name = n.slot_name)",
+            params, nullptr, cfg_.query_timeout);
+        if (!del) log::warn("replicator: cannot prune the slot registry", {{"error", del.error}});
     }
 
     net::awaitable<std::string> read_loop(pg_connection& repl, pg::replication_stream& s, pipeline& p) {

@@ -64,6 +64,14 @@ struct replicator_config {
     // a SQLite commit blocks nothing else of the server and the two thread
     // hops per batch cost more than the commit (docs/BENCHMARKS.md).
     bool record_inline = false;
+    // The slot registry (server/sql/002_replicator_slots.sql, docs/SCALING.md):
+    // this node's slot is registered under `node_id` when it streams and
+    // marked seen every `slot_heartbeat`; on the same beat, another node's
+    // slot unseen for `slot_ttl` that nobody streams from is dropped
+    // (0: never drop other nodes' slots).
+    std::string node_id;
+    std::chrono::milliseconds slot_heartbeat{60'000};
+    std::chrono::milliseconds slot_ttl{900'000};
 };
 
 struct replicator_stats {

@@ -2,6 +2,7 @@
 
 #include "core/replication_files.hpp"
 #include "server/log.hpp"
+#include "server/room_store.hpp" // node_id
 #include "server/user_backend.hpp"
 
 #include <filesystem>
@@ -44,6 +45,7 @@ user_plane make_user_plane(net::any_io_executor io, net::any_io_executor blockin
     rc.backoff_initial = o.backoff_initial;
     rc.backoff_max = o.backoff_max;
     rc.record_inline = o.own_thread;
+    rc.node_id = node_id(cfg);
     p.repl = make_replicator(std::move(io), std::move(blocking), rc, p.users->handlers());
     p.users->set_replicator(p.repl);
     if (rooms) rooms->set_users(p.users);

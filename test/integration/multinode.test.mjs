@@ -111,6 +111,21 @@ describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, ()
 		})
 	}
 
+	// Three nodes behind nginx, alice and bob in a new room with a shape that
+	// is flushed; the node that wrote it owns the room.
+	const twoClientsOnThreeNodes = async (t, prefix, text) => {
+		const lb = balancer(t, 'nginx', await startNodes())
+		if (!lb) return null
+		const room = uniqueRoom(prefix)
+		const alice = await client(lb.roomUrl(room), { name: 'alice' })
+		const bob = await client(lb.roomUrl(room), { name: 'bob' })
+		const before = geoShape({ text })
+		alice.put(before)
+		await converged([alice, bob], { check: (c) => c.get(before.id) !== undefined })
+		await flushed(room, before.id)
+		return { lb, room, alice, bob, before, owner: ownerOf(room) }
+	}
+
 	for (const kind of ['nginx', 'haproxy']) {
 		test(`${kind}: a room's clients meet on one node and converge; rooms spread over the nodes`, async (t) => {
 			if (skip(t)) return
@@ -165,17 +180,9 @@ describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, ()
 
 	test('a node killed (SIGKILL): another serves its rooms, clients reconnect by themselves, nothing flushed is lost', async (t) => {
 		if (skip(t)) return
-		const three = await startNodes()
-		const lb = balancer(t, 'nginx', three)
-		if (!lb) return
-		const room = uniqueRoom('lb-kill')
-		const alice = await client(lb.roomUrl(room), { name: 'alice' })
-		const bob = await client(lb.roomUrl(room), { name: 'bob' })
-		const before = geoShape({ text: 'flushed before the kill' })
-		alice.put(before)
-		await converged([alice, bob], { check: (c) => c.get(before.id) !== undefined })
-		await flushed(room, before.id)
-		const owner = ownerOf(room)
+		const setup = await twoClientsOnThreeNodes(t, 'lb-kill', 'flushed before the kill')
+		if (!setup) return
+		const { room, alice, bob, before, owner } = setup
 		const victim = nodeNamed(owner)
 		assert.ok(victim, `owner ${owner} is one of ours`)
 		const t0 = Date.now()
@@ -195,17 +202,9 @@ describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, ()
 
 	test('a drained node (SIGTERM) hands its rooms over with no error shown to clients', async (t) => {
 		if (skip(t)) return
-		const three = await startNodes()
-		const lb = balancer(t, 'nginx', three)
-		if (!lb) return
-		const room = uniqueRoom('lb-drain')
-		const alice = await client(lb.roomUrl(room), { name: 'alice' })
-		const bob = await client(lb.roomUrl(room), { name: 'bob' })
-		const before = geoShape({ text: 'before the drain' })
-		alice.put(before)
-		await converged([alice, bob], { check: (c) => c.get(before.id) !== undefined })
-		await flushed(room, before.id)
-		const owner = ownerOf(room)
+		const setup = await twoClientsOnThreeNodes(t, 'lb-drain', 'before the drain')
+		if (!setup) return
+		const { room, alice, bob, before, owner } = setup
 		const t0 = Date.now()
 		const stopped = await nodeNamed(owner).stop({ graceMs: 10000 })
 		assert.equal(stopped.graceful, true, 'the drained node exited within its grace time')

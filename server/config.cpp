@@ -78,7 +78,10 @@ const option options[] = {
      "where rooms are kept: sqlite (files under --data-dir) or PostgreSQL (a postgres:// URI or "
      "key=value conninfo; tables shared by every node)"},
     {"node-id", "Storage", "NAME", kind::text, &config::node_id,
-     "this server's name in the room write log (--storage postgres); empty: hostname:pid", 0, 0, true},
+     "this server's name in the room write log and leases (--storage postgres); empty: hostname:pid", 0, 0, true},
+    {"lease-duration", "Storage", "DURATION", kind::duration, &config::lease_duration,
+     "with --storage postgres: how long a room's lease outlives its owner's last renewal (renewed every "
+     "third of it); another node takes the rooms of a dead one after this", 500, hour},
     {"flush-interval", "Storage", "DURATION", kind::duration, &config::flush_interval,
      "how often changed rooms are written to storage", 1, hour},
     {"fsync", "Storage", "[BOOL]", kind::boolean, &config::fsync,

@@ -37,8 +37,11 @@ struct config {
     // or PostgreSQL, a postgres:// / postgresql:// URI or key=value conninfo
     // (shared tables, server/pg_room_storage.hpp).
     std::string storage = "sqlite";
-    // Who this process is in the room write log; empty: hostname:pid.
+    // Who this process is in the room write log and the room leases; empty: hostname:pid.
     std::string node_id;
+    // --storage postgres: a room is served by the node holding its lease in
+    // Postgres; a lease not renewed for this long lapses (docs/SCALING.md).
+    std::chrono::milliseconds lease_duration{10000};
     std::chrono::milliseconds flush_interval{500}; // write-behind to storage
     bool fsync = false; // SQLite synchronous=FULL instead of NORMAL
     // "flush": edits are acknowledged at once and written within

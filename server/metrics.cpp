@@ -57,6 +57,8 @@ std::string_view to_string(reject_reason r) noexcept {
     case reject_reason::handshake_timeout: return "handshake_timeout";
     case reject_reason::idle_timeout: return "idle_timeout";
     case reject_reason::storage_unavailable: return "storage_unavailable";
+    case reject_reason::room_owned_elsewhere: return "room_owned_elsewhere";
+    case reject_reason::lease_lost: return "lease_lost";
     default: return "other";
     }
 }

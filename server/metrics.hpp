@@ -56,7 +56,8 @@ enum class msg_type : std::size_t { connect, push, ping, data, pong, custom, inc
 enum class reject_reason : std::size_t {
     not_found, forbidden, not_authenticated, unknown_error, client_too_old, server_too_old,
     invalid_record, rate_limited, room_full, bad_request, message_too_large, slow_consumer,
-    too_many_connections, connection_rate, handshake_timeout, idle_timeout, storage_unavailable, other,
+    too_many_connections, connection_rate, handshake_timeout, idle_timeout, storage_unavailable,
+    room_owned_elsewhere, lease_lost, other,
     count_
 };
 [[nodiscard]] std::string_view to_string(reject_reason r) noexcept;

@@ -87,6 +87,8 @@ inline constexpr std::string_view delete_tombstones_before =
 inline constexpr std::string_view delete_all_tombstones =
     "DELETE FROM tlsync_room_tombstone WHERE room_id = $1";
 
+// Fails the transaction (SQLSTATE TL001) unless $2 holds the lease with token $3.
+inline constexpr std::string_view fence = "SELECT tlsync_room_fence($1, $2, $3::bigint)";
 inline constexpr std::string_view log_write =
     "INSERT INTO tlsync_room_write (room_id, writer, document_clock) VALUES ($1, $2, $3::bigint)";
 inline constexpr std::string_view prune_write_log =

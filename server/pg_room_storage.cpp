@@ -102,6 +102,7 @@ pg_room_storage::pg_room_storage(std::shared_ptr<pg_blocking_pool> pool, std::st
                                  pg_room_storage_options opts,
                                  std::optional<core::room_snapshot> snapshot)
     : pool_(std::move(pool)), room_id_(std::move(room_id)), writer_(std::move(opts.writer)),
+      lease_token_(opts.lease_token ? std::optional(std::to_string(*opts.lease_token)) : std::nullopt),
       fallback_schema_(json::serialize(
           opts.default_schema ? *opts.default_schema : core::detail::tldraw_earliest_schema())) {
     if (!pool_) throw std::invalid_argument("pg_room_storage: no pool");
@@ -114,6 +115,7 @@ pg_room_storage::pg_room_storage(std::shared_ptr<pg_blocking_pool> pool, std::st
         }
     }
     pg_transaction t(*c);
+    fence(*c);
     if (snapshot) {
         pg_pipeline p(*c);
         replace_all(p, *snapshot);
@@ -175,6 +177,14 @@ void pg_room_storage::replace_all(pg_pipeline& c, const core::room_snapshot& s) 
     detail::upsert_tombstones(c, room_id_,
                               s.tombstones); // kept verbatim, as sqlite_storage does (SQ3)
     log_write(c, s.document_clock);
+}
+
+void pg_room_storage::fence(pg_pipeline& p) const {
+    if (lease_token_) p.add(sql::fence, {&room_id_, &writer_, &*lease_token_});
+}
+
+void pg_room_storage::fence(pg_blocking_connection& c) const {
+    if (lease_token_) (void)c.exec(sql::fence, {&room_id_, &writer_, &*lease_token_});
 }
 
 void pg_room_storage::log_write(pg_pipeline& p, std::int64_t clock) {
@@ -315,7 +325,9 @@ void pg_room_storage::write_delta(const core::room_delta& delta) {
     auto c = pool_->acquire();
     pg_pipeline p(*c);
     p.add("BEGIN");
-    // The room's row first: its lock orders this room's writers.
+    // The lease first: a node that lost the room writes nothing of this.
+    fence(p);
+    // The room's row next: its lock orders this room's writers.
     detail::write_room_row(p, room_id_, delta.document_clock,
                            delta.tombstone_history_starts_at_clock, schema ? &*schema : nullptr,
                            fallback_schema_);
@@ -341,6 +353,7 @@ void pg_room_storage::prune_tombstones() {
     clear_tombstone_prune_request();
     auto c = pool_->acquire();
     pg_transaction t(*c);
+    fence(*c);
     auto room = c->exec(sql::lock_room, {&room_id_});
     if (room.rows() == 0) return;
     const auto clock = room.int64(0, 0);

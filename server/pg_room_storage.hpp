@@ -49,6 +49,11 @@ struct pg_room_storage_options {
     std::optional<json::object> default_schema;
     // Who writes, for the write log (tlsync_room_write.writer): --node-id.
     std::string writer = "tlsyncd";
+    // The fencing token of `writer`'s lease on the room (server/pg_room_lease):
+    // every write transaction first checks, under the lease row's lock, that
+    // the lease is still this one and unexpired, else fails with SQLSTATE
+    // TL001 and writes nothing. Unset: writes are not fenced.
+    std::optional<std::int64_t> lease_token;
 };
 
 class pg_room_storage final : public core::sync_storage {
@@ -100,12 +105,16 @@ class pg_room_storage final : public core::sync_storage {
     friend class detail::pg_room_txn;
 
     void replace_all(pg_pipeline& p, const core::room_snapshot& s);
+    // The lease check, first in a write transaction (nothing without a token).
+    void fence(pg_pipeline& p) const;
+    void fence(pg_blocking_connection& c) const;
     void log_write(pg_pipeline& p, std::int64_t clock);
     void maybe_prune_write_log(pg_blocking_connection& c) noexcept;
 
     std::shared_ptr<pg_blocking_pool> pool_;
     std::string room_id_;
     std::string writer_;
+    std::optional<std::string> lease_token_; // as a statement parameter
     std::string fallback_schema_; // serialized, for a room row written without a schema
     std::int64_t committed_clock_ = 0;
     bool in_transaction_ = false;

@@ -181,6 +181,7 @@ core::txn_result pg_room_storage::transaction(const std::function<void(core::sto
         // may start the next transaction.
         auto c = pool_->acquire();
         pg_transaction t(*c);
+        fence(*c);
         detail::pg_room_txn txn(*this, *c, opts.emit_changes);
         try {
             f(txn);

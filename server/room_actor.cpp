@@ -18,9 +18,11 @@ using clock = std::chrono::steady_clock;
 room_actor_impl::room_actor_impl(std::string id, net::any_io_executor io,
                                  net::any_io_executor blocking, const config& cfg,
                                  std::shared_ptr<const core::schema> schema,
-                                 std::weak_ptr<room_owner> owner, std::shared_ptr<room_backend> backend)
+                                 std::weak_ptr<room_owner> owner, std::shared_ptr<room_backend> backend,
+                                 std::shared_ptr<lease_keeper> leases)
     : id_(std::move(id)), strand_(net::make_strand(io)), blocking_(std::move(blocking)), cfg_(cfg),
-      schema_(std::move(schema)), owner_(std::move(owner)), backend_(std::move(backend)), timer_(strand_),
+      schema_(std::move(schema)), owner_(std::move(owner)), backend_(std::move(backend)),
+      leases_(std::move(leases)), timer_(strand_),
       flush_timer_(strand_), unload_timer_(strand_), release_timer_(strand_),
       gauge_timer_(strand_) {
     global_metrics().rooms_loaded.add();
@@ -39,7 +41,9 @@ core::timestamp room_actor_impl::now() {
 
 void room_actor_impl::when_loaded(std::function<void()> op) {
     if (phase_ == phase::loading) {
-        pending_.push_back(std::move(op));
+        pending_.push_back([op = std::move(op)](bool loaded) {
+            if (loaded) op();
+        });
         return;
     }
     if (phase_ == phase::unloading) { // someone came back: stay loaded
@@ -53,17 +57,35 @@ void room_actor_impl::when_loaded(std::function<void()> op) {
 
 void room_actor_impl::start() {
     net::post(blocking_, [self = self()] {
+        std::optional<std::int64_t> token;
         try {
-            auto store = self->backend_->open(self->id_);
+            if (self->leases_) {
+                // Nothing is read before the room is ours: another node may
+                // hold it, and what we read then could be stale by the time
+                // we write.
+                auto outcome = self->leases_->acquire(
+                    self->id_, [weak = std::weak_ptr<room_actor_impl>(self)](std::int64_t t, std::string why) {
+                        if (auto a = weak.lock())
+                            a->on_strand([a, t, why = std::move(why)] { a->lease_lost(t, why); });
+                    });
+                if (const auto* holder = std::get_if<lease_refused>(&outcome)) {
+                    self->on_strand([self, holder = *holder] { self->refused(holder); });
+                    return;
+                }
+                token = std::get<std::int64_t>(outcome);
+            }
+            auto store = self->backend_->open(self->id_, token);
             // Migrates a stored room to the served schema, backing it up first
             // (RC3). Records stay text until used: a first connect is answered
             // from the stored bytes, and records nobody touches are never parsed.
             auto snapshot = store->load(*self->schema_, core::snapshot_form::texts);
-            self->on_strand([self, store, snapshot = std::move(snapshot)]() mutable {
+            self->on_strand([self, store, token, snapshot = std::move(snapshot)]() mutable {
                 self->store_ = std::move(store);
+                self->lease_token_ = token;
                 self->loaded(std::move(snapshot));
             });
         } catch (const std::exception& e) {
+            if (token) self->leases_->release(self->id_, *token); // not serving it after all
             self->on_strand([self, what = std::string(e.what())] { self->load_failed(what); });
         }
     });
@@ -91,20 +113,36 @@ void room_actor_impl::loaded(core::room_snapshot snapshot) {
     phase_ = phase::running;
     log::info("room loaded", {{"room", id_}, {"clock", std::to_string(room_->document_clock())}});
     auto pending = std::move(pending_);
-    for (auto& op : pending) op();
+    for (auto& op : pending) op(true);
     process();
     arm_release();
 }
 
-void room_actor_impl::load_failed(const std::string& what) {
-    log::error("room failed to load", {{"room", id_}, {"error", what}});
+void room_actor_impl::load_failed(const std::string& what, std::uint16_t code, std::string reason) {
+    if (code == 1011) log::error("room failed to load", {{"room", id_}, {"error", what}});
     phase_ = phase::failed;
+    failure_code_ = code;
+    failure_reason_ = std::move(reason);
+    auto pending = std::move(pending_);
     pending_.clear();
-    // 1011: the server hit a condition it could not handle; clients retry.
+    for (auto& op : pending) op(false);
+    give_back_lease(); // a room that cannot run is not kept from other nodes
+    // 1011 (the server hit a condition it could not handle) and 1013 (try
+    // again later) are both retried by clients.
     for (auto& [id, sink] : sinks_)
-        if (auto s = sink.lock()) s->close(1011, "room unavailable");
+        if (auto s = sink.lock()) s->close(failure_code_, failure_reason_);
     sinks_.clear();
     if (auto owner = owner_.lock()) owner->unloaded(id_, this); // the next attempt retries
+}
+
+// Another node holds the room's lease: this one must not serve it. Its
+// sessions are refused with 1013 (try again later), which tldraw's client
+// retries (unlike 4099): once the owner drains or dies, a retry lands.
+void room_actor_impl::refused(const lease_refused& holder) {
+    log::info("room refused: another node holds its lease",
+              {{"room", id_}, {"holder", holder.holder}, {"lease_left_ms", std::to_string(holder.left.count())}});
+    global_metrics().count_rejection(reject_reason::room_owned_elsewhere);
+    load_failed("", 1013, "room is served by another server (" + holder.holder + "); retry");
 }
 
 // ------------------------------------------------------------------ inputs
@@ -119,7 +157,7 @@ void room_actor_impl::join(core::socket_ref socket, bool is_readonly, std::weak_
             return;
         }
         if (phase_ == phase::failed) {
-            if (auto s = sink.lock()) s->close(1011, "room unavailable");
+            if (auto s = sink.lock()) s->close(failure_code_, failure_reason_);
             return;
         }
         sinks_[socket.socket_id] = sink;
@@ -221,9 +259,9 @@ void room_actor_impl::reject(core::socket_ref socket, std::string reason) {
 void room_actor_impl::visit(std::function<void(core::room*)> f) {
     on_strand([this, f = std::move(f)]() mutable {
         if (phase_ == phase::loading) {
-            pending_.push_back([this, f = std::move(f)] {
-                f(room_.get());
-                process();
+            pending_.push_back([this, f = std::move(f)](bool loaded) {
+                f(loaded ? room_.get() : nullptr);
+                if (loaded) process();
             });
             return;
         }

@@ -5,6 +5,7 @@
 #include "core/memory_storage.hpp"
 #include "core/room.hpp"
 #include "server/config.hpp"
+#include "server/lease_keeper.hpp"
 #include "server/log.hpp"
 #include "server/room_actor.hpp"
 #include "server/room_store.hpp"
@@ -40,7 +41,8 @@ class room_actor_impl final : public room_actor {
 public:
     room_actor_impl(std::string id, net::any_io_executor io, net::any_io_executor blocking,
                     const config& cfg, std::shared_ptr<const core::schema> schema,
-                    std::weak_ptr<room_owner> owner, std::shared_ptr<room_backend> backend);
+                    std::weak_ptr<room_owner> owner, std::shared_ptr<room_backend> backend,
+                    std::shared_ptr<lease_keeper> leases = nullptr);
     ~room_actor_impl() override;
 
     const std::string& id() const noexcept override { return id_; }
@@ -52,9 +54,12 @@ public:
     void leave(core::socket_ref socket) override;
     void reject(core::socket_ref socket, std::string reason) override;
 
-    // Starts loading from disk. Called once, by the owner, after construction.
+    // Starts loading from disk (after taking the room's lease, with leases).
+    // Called once, by the owner, after construction.
     void start();
-    // Shutdown: close every session with `code`, flush, then `done` (on the strand).
+    // Shutdown: stop taking input, flush, release the lease, close every
+    // session with `code`, then `done` (on the strand). When the flush
+    // fails, the sessions are closed at once and the flush keeps retrying.
     void stop(std::uint16_t code, std::function<void()> done);
     void visit(std::function<void(core::room*)> f) override;
 
@@ -67,7 +72,14 @@ private:
     template <class F> void on_strand(F&& f);
     void when_loaded(std::function<void()> op);
     void loaded(core::room_snapshot snapshot);
-    void load_failed(const std::string& what);
+    void load_failed(const std::string& what, std::uint16_t code = 1011,
+                     std::string reason = "room unavailable");
+    void refused(const lease_refused& holder);
+    // The lease is gone (not renewed, or a write was fenced off): write
+    // nothing more, send the sessions to reconnect, unload.
+    void lease_lost(std::int64_t token, const std::string& why);
+    void give_back_lease(); // posts the release of a lease this actor holds
+    void finish_stop();
 
     static core::timestamp now();
     void process(); // carries out the room's actions, re-arms timers
@@ -82,7 +94,7 @@ private:
     void arm_flush();
     void start_flush();
     void arm_release();
-    void flush_done(const core::room_delta& written, std::optional<std::string> error);
+    void flush_done(const core::room_delta& written, std::optional<std::string> error, bool fenced);
     void maybe_unload();
     void update_session_gauges(bool force);
     [[nodiscard]] bool dirty() const;
@@ -94,9 +106,18 @@ private:
     std::shared_ptr<const core::schema> schema_;
     std::weak_ptr<room_owner> owner_;
     std::shared_ptr<room_backend> backend_; // opens store_, on the blocking pool
+    std::shared_ptr<lease_keeper> leases_;  // null unless rooms are leased (--storage postgres)
+    std::optional<std::int64_t> lease_token_; // the lease this actor holds, once loaded
+    bool lease_lost_ = false;
+    std::uint16_t failure_code_ = 1011; // what phase::failed closes late joiners with
+    std::string failure_reason_ = "room unavailable";
+    std::optional<std::uint16_t> stop_code_; // stop() was called: the sessions' close code
+    bool stop_closed_ = false;               // ... and they were closed
 
     phase phase_ = phase::loading;
-    std::vector<std::function<void()>> pending_; // arrived while loading
+    // What arrived while loading, in order; run with whether the room loaded
+    // (a visit still gets its nullptr when it did not).
+    std::vector<std::function<void(bool loaded)>> pending_;
     std::unique_ptr<core::room> room_;
     core::memory_storage* memory_ = nullptr; // owned by room_
     std::shared_ptr<room_store> store_;      // used on the blocking pool only

@@ -208,7 +208,7 @@ void room_actor_impl::arm_flush() {
 }
 
 void room_actor_impl::start_flush() {
-    if (flush_in_flight_ || !memory_ || !store_) return;
+    if (flush_in_flight_ || !memory_ || !store_ || lease_lost_) return;
     if (!dirty()) {
         auto waiting = std::move(after_flush_);
         for (auto& f : waiting) f();
@@ -221,23 +221,36 @@ void room_actor_impl::start_flush() {
     auto delta = std::make_shared<core::room_delta>(memory_->delta_since(flushed_clock_, flushed_schema_version_));
     global_metrics().flush_strand_seconds.observe(
         std::chrono::duration<double>(clock::now() - t_strand).count());
-    net::post(blocking_, [self = self(), delta] {
+    // The store goes along: a lost lease lets go of store_ on the strand
+    // while this write may still run.
+    net::post(blocking_, [self = self(), delta, store = store_] {
         const auto t0 = clock::now();
         std::optional<std::string> error;
+        bool fenced = false;
         try {
-            self->store_->write(*delta);
+            store->write(*delta);
+        } catch (const lease_lost_error& e) {
+            error = e.what();
+            fenced = true;
         } catch (const std::exception& e) {
             error = e.what();
         }
         global_metrics().flush_seconds.observe(std::chrono::duration<double>(clock::now() - t0).count());
-        net::post(self->strand_, [self, delta, error = std::move(error)] {
-            self->flush_done(*delta, error);
+        net::post(self->strand_, [self, delta, error = std::move(error), fenced] {
+            self->flush_done(*delta, error, fenced);
         });
     });
 }
 
-void room_actor_impl::flush_done(const core::room_delta& written, std::optional<std::string> error) {
+void room_actor_impl::flush_done(const core::room_delta& written, std::optional<std::string> error,
+                                 bool fenced) {
     flush_in_flight_ = false;
+    if (fenced && lease_token_) {
+        // Another node owns the room now: nothing of this flush landed.
+        leases_->fenced(id_, *lease_token_, *error);
+        lease_lost(*lease_token_, *error);
+    }
+    if (lease_lost_) return;
     if (error) {
         // Keep everything in memory and retry with backoff: an edit that was
         // acknowledged is never dropped because the disk hiccuped.
@@ -246,6 +259,14 @@ void room_actor_impl::flush_done(const core::room_delta& written, std::optional<
                                   std::max(std::chrono::milliseconds(500), flush_backoff_ * 2));
         log::error("room flush failed", {{"room", id_}, {"error", *error}});
         note_flush_outcome(false);
+        if (stop_code_ && !stop_closed_) {
+            // Shutting down, and storage fails: the sessions go now (they
+            // retry elsewhere or later) while the flush keeps trying until
+            // the shutdown deadline; the lease is kept (it lapses by itself).
+            stop_closed_ = true;
+            room_->close(*stop_code_, "server shutting down");
+            process();
+        }
     } else {
         flush_backoff_ = std::chrono::milliseconds(0);
         flushed_clock_ = written.document_clock;
@@ -305,6 +326,7 @@ void room_actor_impl::maybe_unload() {
     room_->close();
     update_session_gauges(true);
     log::info("room unloaded", {{"room", id_}});
+    give_back_lease(); // everything is written: another node may take it at once
     // The database closes on the blocking pool with the last reference.
     net::post(blocking_, [store = std::move(store_)]() mutable { store.reset(); });
     if (auto owner = owner_.lock()) owner->unloaded(id_, this);
@@ -315,27 +337,99 @@ void room_actor_impl::maybe_unload() {
 void room_actor_impl::stop(std::uint16_t code, std::function<void()> done) {
     on_strand([this, code, done = std::move(done)]() mutable {
         if (phase_ == phase::loading) {
-            pending_.push_back([this, code, done = std::move(done)]() mutable { stop(code, std::move(done)); });
+            pending_.push_back([this, code, done = std::move(done)](bool) mutable { stop(code, std::move(done)); });
             return;
         }
         if (!room_ || phase_ == phase::stopped || phase_ == phase::failed) {
             done();
             return;
         }
-        room_->close(code, "server shutting down");
-        process();
+        // Input stops here (messages are dropped: none of them was
+        // acknowledged, and clients push them again after reconnecting);
+        // the sessions stay open until the room is handed over, so that
+        // their reconnects find it free.
         phase_ = phase::stopped;
+        stop_code_ = code;
         timer_.cancel();
         unload_timer_.cancel();
         release_timer_.cancel();
         gauge_timer_.cancel();
-        update_session_gauges(true);
-        after_flush_.push_back([this, done = std::move(done)] {
-            net::post(blocking_, [store = std::move(store_)]() mutable { store.reset(); });
-            done();
+        after_flush_.push_back([this, done = std::move(done)]() mutable {
+            // Everything is written. With a lease, release it before the
+            // sessions go, so that their reconnects (to any node) can load
+            // the room at once instead of waiting for the lease to lapse.
+            if (!lease_token_ || !leases_) {
+                finish_stop();
+                done();
+                return;
+            }
+            net::post(blocking_, [self = self(), token = *std::exchange(lease_token_, std::nullopt),
+                                  done = std::move(done)]() mutable {
+                self->leases_->release(self->id_, token);
+                self->on_strand([self, done = std::move(done)] {
+                    self->finish_stop();
+                    done();
+                });
+            });
         });
         start_flush();
     });
+}
+
+void room_actor_impl::finish_stop() {
+    if (!stop_closed_ && stop_code_) {
+        stop_closed_ = true;
+        room_->close(*stop_code_, "server shutting down");
+        process();
+    }
+    update_session_gauges(true);
+    net::post(blocking_, [store = std::move(store_)]() mutable { store.reset(); });
+}
+
+// ------------------------------------------------------------------ leases
+
+void room_actor_impl::give_back_lease() {
+    if (!lease_token_ || !leases_) return;
+    net::post(blocking_, [leases = leases_, id = id_, token = *std::exchange(lease_token_, std::nullopt)] {
+        leases->release(id, token);
+    });
+}
+
+void room_actor_impl::lease_lost(std::int64_t token, const std::string& why) {
+    if (lease_lost_ || lease_token_ != token) return; // an earlier lease, or handled
+    lease_lost_ = true;
+    lease_token_.reset();
+    const bool unflushed = dirty();
+    log::error("room lease lost: closing its sessions; another server serves the room now",
+               {{"room", id_}, {"why", why}, {"unflushed_changes", unflushed ? "yes" : "no"},
+                {"sessions", std::to_string(sinks_.size())}});
+    // Nothing more is written: what is not flushed yet is lost with the
+    // lease (with --durability fsync nothing unflushed was acknowledged).
+    if (cfg_.durable_acks()) drop_held_messages();
+    for (auto& [id, weak] : sinks_)
+        if (auto sink = weak.lock()) {
+            // 1012 (service restart): clients reconnect, and reach the owner.
+            sink->close(1012, "room moved to another server: reconnect");
+            global_metrics().count_rejection(reject_reason::lease_lost);
+        }
+    sinks_.clear();
+    pending_.clear();
+    const bool was_stopped = phase_ == phase::stopped;
+    phase_ = phase::stopped;
+    stop_closed_ = true;
+    timer_.cancel();
+    flush_timer_.cancel();
+    unload_timer_.cancel();
+    release_timer_.cancel();
+    gauge_timer_.cancel();
+    if (room_) room_->close();
+    update_session_gauges(true);
+    // A shutdown waiting for the last flush: there is nothing more to write.
+    auto waiting = std::move(after_flush_);
+    after_flush_.clear();
+    for (auto& f : waiting) f();
+    if (!was_stopped)
+        if (auto owner = owner_.lock()) owner->unloaded(id_, this); // a new session makes a new actor
 }
 
 } // namespace tlsync::server::detail

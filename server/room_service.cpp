@@ -114,7 +114,12 @@ public:
         // The markers below live in <data-dir>/rooms whatever stores the rooms.
         sqlite_room_store::prepare_data_dir(cfg_);
         backend_ = make_room_backend(cfg_);
-        if (backend_->kind() != "sqlite") log::info("rooms stored in PostgreSQL", {{"node", node_id(cfg_)}});
+        if (auto leases = backend_->leases()) {
+            // Rooms in shared storage: one node at a time serves each.
+            leases_ = std::make_shared<lease_keeper>(io_, blocking_, std::move(leases));
+            log::info("rooms stored in PostgreSQL, served under leases",
+                      {{"node", node_id(cfg_)}, {"lease_ms", std::to_string(cfg_.lease_duration.count())}});
+        }
         // Rooms of files deleted before a restart stay refused.
         std::error_code ec;
         for (fs::directory_iterator it(rooms_dir(cfg_), ec), end; !ec && it != end; it.increment(ec)) {
@@ -123,6 +128,11 @@ public:
             if (name.ends_with(readonly_marker))
                 readonly_.insert(name.substr(0, name.size() - readonly_marker.size()));
         }
+    }
+
+    // Without shutdown() (a test's crash): renewals stop, nothing is released.
+    ~service_impl() override {
+        if (leases_) leases_->stop();
     }
 
     std::shared_ptr<room_actor> acquire(std::string_view room_id) override {
@@ -135,7 +145,7 @@ public:
             actor = it->second;
         } else {
             auto a = std::make_shared<detail::room_actor_impl>(std::string(room_id), io_, blocking_, cfg_, schema_,
-                                                               weak_from_this(), backend_);
+                                                               weak_from_this(), backend_, leases_);
             rooms_.emplace(std::string(room_id), a);
             a->start();
             actor = std::move(a);
@@ -296,9 +306,12 @@ public:
             std::atomic<bool> fired{false};
             std::function<void()> done;
             std::shared_ptr<net::steady_timer> deadline;
+            std::shared_ptr<lease_keeper> leases;
             void finish(bool timed_out) {
                 if (fired.exchange(true)) return;
                 if (timed_out) log::error("shutdown deadline passed before every room flushed");
+                // Leases not released by now (a flush that failed) lapse by themselves.
+                if (leases) leases->stop();
                 if (deadline) net::post(deadline->get_executor(), [t = deadline] { t->cancel(); });
                 done();
             }
@@ -306,6 +319,7 @@ public:
         auto st = std::make_shared<state>();
         st->remaining = actors.size();
         st->done = std::move(done);
+        st->leases = leases_;
         if (actors.empty()) {
             st->finish(false);
             return;
@@ -336,6 +350,7 @@ private:
     const config& cfg_;
     std::shared_ptr<const core::schema> schema_;
     std::shared_ptr<room_backend> backend_;
+    std::shared_ptr<lease_keeper> leases_; // null unless rooms are leased (--storage postgres)
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<detail::room_actor_impl>, std::less<>> rooms_;
     std::set<std::string, std::less<>> deleted_;  // rooms of deleted files: refused

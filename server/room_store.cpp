@@ -188,7 +188,9 @@ class sqlite_backend final : public room_backend {
 public:
     explicit sqlite_backend(const config& cfg) : cfg_(cfg) { sqlite_room_store::prepare_data_dir(cfg_); }
 
-    std::shared_ptr<room_store> open(const std::string& room_id) override {
+    using room_backend::open;
+    // One process owns its files: no lease, nothing to fence.
+    std::shared_ptr<room_store> open(const std::string& room_id, std::optional<std::int64_t>) override {
         return std::make_shared<sqlite_room_store>(cfg_, room_id);
     }
     bool exists(const std::string& room_id) override { return sqlite_room_store::exists(cfg_, room_id); }

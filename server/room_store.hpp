@@ -7,19 +7,33 @@
 // strand or an io thread. A room_store's calls are serialized, so a
 // release() and a write() may be posted independently.
 
+#include "core/lease_table.hpp"
 #include "core/schema.hpp"
 #include "core/sqlite_storage.hpp"
 #include "server/config.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <variant>
+#include <vector>
 
 namespace tlsync::server {
 
 class pg_blocking_pool;
 class pg_room_storage;
+
+// A write refused because this node no longer holds the room's lease (its
+// fencing token is stale or the lease expired; docs/SCALING.md). Nothing of
+// the write landed; the node must stop serving the room.
+struct lease_lost_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 // One room's persistent side.
 class room_store {
@@ -98,14 +112,49 @@ private:
     std::unique_ptr<core::sqlite_storage> storage_;
 };
 
+// Another node holds the room's lease.
+struct lease_refused {
+    std::string holder;             // its --node-id
+    std::chrono::milliseconds left; // until the lease lapses unless renewed
+};
+
+// Room ownership in shared storage (--storage postgres): one lease row per
+// room with an owner, a fencing token and an expiry on the database's clock
+// (docs/SCALING.md). Thread-safe; every call blocks (one statement) and
+// throws when storage is unreachable.
+class room_leases {
+public:
+    virtual ~room_leases() = default;
+    // Takes the room's lease for this node: the new fencing token, or who
+    // holds it. Succeeds when the lease is free, released, expired or held by
+    // this node id already (the token then moves on, fencing off the
+    // previous holder's writes).
+    [[nodiscard]] virtual std::variant<std::int64_t, lease_refused> acquire(const std::string& room_id) = 0;
+    // Extends every lease of `held` this node still holds with that token,
+    // in one statement; returns those it extended.
+    [[nodiscard]] virtual std::vector<core::lease_table::lease>
+    renew(const std::vector<core::lease_table::lease>& held) = 0;
+    // Gives the lease up (another node may take the room at once), if it is
+    // still held with `token`.
+    virtual void release(const std::string& room_id, std::int64_t token) = 0;
+    [[nodiscard]] virtual std::chrono::milliseconds duration() const noexcept = 0;
+};
+
 // The storage of every room of a server: makes each room's store, and
 // answers for rooms that are not loaded. Thread-safe; blocking.
 class room_backend {
 public:
     virtual ~room_backend() = default;
     // The room's store; throws when storage is unreachable or corrupt (the
-    // room then fails to load and its sessions are closed to retry).
-    [[nodiscard]] virtual std::shared_ptr<room_store> open(const std::string& room_id) = 0;
+    // room then fails to load and its sessions are closed to retry). With a
+    // lease token (see leases()), every write of the store is fenced on it:
+    // a write after the lease was lost throws lease_lost_error.
+    [[nodiscard]] virtual std::shared_ptr<room_store> open(const std::string& room_id,
+                                                           std::optional<std::int64_t> lease_token) = 0;
+    [[nodiscard]] std::shared_ptr<room_store> open(const std::string& room_id) { return open(room_id, std::nullopt); }
+    // Room ownership when several servers share the storage; null when one
+    // process owns it (SQLite files).
+    [[nodiscard]] virtual std::shared_ptr<room_leases> leases() { return nullptr; }
     // Whether the room has ever been stored. Throws when storage cannot tell.
     [[nodiscard]] virtual bool exists(const std::string& room_id) = 0;
     // Deletes the room's stored state (its backups stay).

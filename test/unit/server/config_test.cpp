@@ -67,7 +67,8 @@ const std::vector<std::string> all_flags = {"host",
                                             "web-root",
                                             "max-upload-bytes",
                                             "storage",
-                                            "node-id"};
+                                            "node-id",
+                                            "lease-duration"};
 
 std::string env_name(std::string flag) {
     for (auto& c : flag)
@@ -161,6 +162,7 @@ const std::vector<sample> samples = {
     {"storage", "postgresql://tlsync@db.internal:5432/tlsync",
      [](const config& c) { return c.storage == "postgresql://tlsync@db.internal:5432/tlsync" && c.postgres_storage(); }},
     {"node-id", "node-1", [](const config& c) { return c.node_id == "node-1"; }},
+    {"lease-duration", "4s", [](const config& c) { return c.lease_duration == 4s; }},
 };
 
 // Flags only valid together with another: what each sample needs alongside.
@@ -338,6 +340,9 @@ BOOST_AUTO_TEST_CASE(every_validation_error_names_the_flag_and_value) {
         {"idle-timeout", "soon"},
         {"shutdown-timeout", "0"},
         {"room-unload-delay", "1d"},
+        {"lease-duration", "100ms"},
+        {"lease-duration", "2h"},
+        {"lease-duration", "forever"},
         {"log", "verbose"},
         {"log-json", "nope"}};
     for (const auto& [flag, value] : bad) {

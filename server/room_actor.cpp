@@ -135,16 +135,6 @@ void room_actor_impl::load_failed(const std::string& what, std::uint16_t code, s
     if (auto owner = owner_.lock()) owner->unloaded(id_, this); // the next attempt retries
 }
 
-// Another node holds the room's lease: this one must not serve it. Its
-// sessions are refused with 1013 (try again later), which tldraw's client
-// retries (unlike 4099): once the owner drains or dies, a retry lands.
-void room_actor_impl::refused(const lease_refused& holder) {
-    log::info("room refused: another node holds its lease",
-              {{"room", id_}, {"holder", holder.holder}, {"lease_left_ms", std::to_string(holder.left.count())}});
-    global_metrics().count_rejection(reject_reason::room_owned_elsewhere);
-    load_failed("", 1013, "room is served by another server (" + holder.holder + "); retry");
-}
-
 // ------------------------------------------------------------------ inputs
 
 void room_actor_impl::join(core::socket_ref socket, bool is_readonly, std::weak_ptr<session_sink> sink) {

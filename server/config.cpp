@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -133,7 +135,11 @@ const option options[] = {
     {"postgres", "Replicator", "CONNINFO", kind::text, &config::postgres,
      "PostgreSQL (wal_level=logical, wal2json) for app data and the replicator; empty: off", 0, 0, true},
     {"replicator-slot", "Replicator", "NAME", kind::text, &config::replicator_slot,
-     "logical replication slot of this node: 1-63 of a-z, 0-9, _"},
+     "logical replication slot of this node: 1-63 of a-z, 0-9, _ (default: tlsync_<node id> with --node-id, "
+     "else tlsync_replicator)"},
+    {"replicator-slot-ttl", "Replicator", "DURATION", kind::duration, &config::replicator_slot_ttl,
+     "drop another node's slot when its node was not seen for this long and nobody streams from it; 0: never",
+     0, 365 * day},
     {"app-users-insecure", "Replicator", "[BOOL]", kind::boolean, &config::app_users_insecure,
      "INSECURE: accept /app/{userId}/connect for any user id, with no authentication"},
     {"replicator-history-rows", "Replicator", "N", kind::count, &config::replicator_history_rows,
@@ -463,10 +469,10 @@ config_result parse_config(const std::vector<std::string>& args,
             return fail(std::move(err));
     }
 
-    const auto slot_ok = !cfg.replicator_slot.empty() && cfg.replicator_slot.size() <= 63 &&
-                         std::ranges::all_of(cfg.replicator_slot, [](char c) {
-                             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-                         });
+    const auto slot_ok = cfg.replicator_slot.empty() ||
+                         (cfg.replicator_slot.size() <= 63 && std::ranges::all_of(cfg.replicator_slot, [](char c) {
+                              return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                          }));
     if (!slot_ok)
         return fail("--replicator-slot: expected 1-63 characters of a-z, 0-9 and _, got " +
                     quoted(cfg.replicator_slot));
@@ -559,6 +565,28 @@ General:
         }
     }
     return out;
+}
+
+std::string replicator_slot_name(const config& cfg) {
+    if (!cfg.replicator_slot.empty()) return cfg.replicator_slot;
+    if (cfg.node_id.empty()) return "tlsync_replicator";
+    constexpr std::size_t max_len = 63; // NAMEDATALEN - 1
+    std::string name = "tlsync_";
+    bool changed = false;
+    for (char c : cfg.node_id) {
+        const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        const bool ok = (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9') || lower == '_';
+        changed |= !ok || lower != c;
+        name += ok ? lower : '_';
+    }
+    if (!changed && name.size() <= max_len) return name;
+    // FNV-1a of the id as given: "node-1" and "node_1" keep distinct slots.
+    std::uint32_t h = 2166136261u;
+    for (unsigned char c : cfg.node_id) h = (h ^ c) * 16777619u;
+    char suffix[10];
+    std::snprintf(suffix, sizeof suffix, "_%08x", h);
+    name.resize(std::min(name.size(), max_len - 9));
+    return name + suffix;
 }
 
 } // namespace tlsync::server

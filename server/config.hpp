@@ -89,7 +89,8 @@ struct config {
 
     // Postgres replicator and user sockets (off unless --postgres is set)
     std::string postgres;                           // libpq conninfo or postgresql:// URI
-    std::string replicator_slot = "tlsync_replicator"; // logical replication slot name
+    std::string replicator_slot;                    // logical replication slot; empty: replicator_slot_name()
+    std::chrono::milliseconds replicator_slot_ttl{15 * 60 * 1000}; // drop gone nodes' slots after; 0: never
     bool app_users_insecure = false;                // /app/{userId}/connect trusts the URL's user id
     std::size_t replicator_history_rows = 20000;    // changes kept for users that reconnect
     std::chrono::milliseconds replicator_history_age{24 * 3600 * 1000};
@@ -101,6 +102,14 @@ struct config {
     [[nodiscard]] bool tls_enabled() const noexcept { return !tls_cert.empty() && !tls_key.empty(); }
     [[nodiscard]] bool postgres_storage() const noexcept { return !storage.empty() && storage != "sqlite"; }
 };
+
+// The replication slot this node streams from: --replicator-slot if given;
+// else tlsync_<node id> when --node-id is set (one slot per node: two nodes
+// on one slot take it from each other), with the id lowercased, other
+// characters as '_' and, when that changed the id or it had to be
+// shortened, a hash of the id appended so that distinct ids keep distinct
+// slots; else tlsync_replicator.
+[[nodiscard]] std::string replicator_slot_name(const config& cfg);
 
 // Result of parsing: a config, or --help/--version text to print and exit 0,
 // or an error to print and exit 2.

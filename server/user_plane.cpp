@@ -37,7 +37,7 @@ user_plane make_user_plane(net::any_io_executor io, net::any_io_executor blockin
 
     replicator_config rc;
     rc.conninfo = cfg.postgres;
-    rc.slot_name = cfg.replicator_slot;
+    rc.slot_name = replicator_slot_name(cfg);
     rc.state_path = (std::filesystem::path(cfg.data_dir) / "replicator.sqlite").string();
     rc.fsync = cfg.fsync;
     rc.history.max_rows = cfg.replicator_history_rows;
@@ -46,6 +46,7 @@ user_plane make_user_plane(net::any_io_executor io, net::any_io_executor blockin
     rc.backoff_max = o.backoff_max;
     rc.record_inline = o.own_thread;
     rc.node_id = node_id(cfg);
+    rc.slot_ttl = cfg.replicator_slot_ttl;
     p.repl = make_replicator(std::move(io), std::move(blocking), rc, p.users->handlers());
     p.users->set_replicator(p.repl);
     if (rooms) rooms->set_users(p.users);

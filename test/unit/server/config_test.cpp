@@ -51,6 +51,7 @@ const std::vector<std::string> all_flags = {"host",
                                             "schema",
                                             "postgres",
                                             "replicator-slot",
+                                            "replicator-slot-ttl",
                                             "app-users-insecure",
                                             "replicator-history-rows",
                                             "replicator-history-age",
@@ -144,6 +145,7 @@ const std::vector<sample> samples = {
      [](const config& c) { return c.schema_files == std::vector<std::string>{"/etc/tlsync/shapes.json"}; }},
     {"postgres", "postgresql://u@localhost/app", [](const config& c) { return c.postgres == "postgresql://u@localhost/app"; }},
     {"replicator-slot", "node_2", [](const config& c) { return c.replicator_slot == "node_2"; }},
+    {"replicator-slot-ttl", "1h", [](const config& c) { return c.replicator_slot_ttl == 1h; }},
     {"app-users-insecure", "true", [](const config& c) { return c.app_users_insecure; }},
     {"replicator-history-rows", "500", [](const config& c) { return c.replicator_history_rows == 500u; }},
     {"replicator-history-age", "1h", [](const config& c) { return c.replicator_history_age == 1h; }},
@@ -406,7 +408,24 @@ BOOST_AUTO_TEST_CASE(schema_files_repeat_and_later_sources_replace_the_list) {
 
 BOOST_AUTO_TEST_CASE(replicator_settings_are_checked) {
     BOOST_TEST(parse_ok({}).postgres == "");
-    BOOST_TEST(parse_ok({}).replicator_slot == "tlsync_replicator");
+    BOOST_TEST(replicator_slot_name(parse_ok({})) == "tlsync_replicator");
+    // One slot per node: derived from --node-id unless --replicator-slot is given.
+    BOOST_TEST(replicator_slot_name(parse_ok({"--node-id", "node_2"})) == "tlsync_node_2");
+    BOOST_TEST(replicator_slot_name(parse_ok({"--node-id", "node_2", "--replicator-slot", "mine"})) == "mine");
+    const auto dashed = replicator_slot_name(parse_ok({"--node-id", "Node-2"}));
+    BOOST_TEST(dashed.starts_with("tlsync_node_2_"));
+    BOOST_TEST(dashed != replicator_slot_name(parse_ok({"--node-id", "node-2"}))); // distinct ids, distinct slots
+    const auto long_id = replicator_slot_name(parse_ok({"--node-id", std::string(100, 'n')}));
+    BOOST_TEST(long_id.size() == 63u);
+    BOOST_TEST(long_id != replicator_slot_name(parse_ok({"--node-id", std::string(99, 'n')})));
+    for (const auto& id : {std::string("host.example:1234"), std::string(200, '-')}) {
+        const auto s = replicator_slot_name(parse_ok({"--node-id=" + id}));
+        BOOST_TEST(s.size() <= 63u);
+        BOOST_TEST(std::ranges::all_of(s, [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }), s);
+    }
+    BOOST_TEST(parse_ok({}).replicator_slot_ttl == std::chrono::minutes(15));
+    BOOST_TEST(parse_ok({"--replicator-slot-ttl", "0"}).replicator_slot_ttl.count() == 0);
+    BOOST_TEST(contains(parse_error({"--replicator-slot-ttl", "soon"}), "--replicator-slot-ttl: expected a duration"));
     BOOST_TEST(parse_error({"--replicator-slot", "Bad-Slot"}) ==
                "--replicator-slot: expected 1-63 characters of a-z, 0-9 and _, got 'Bad-Slot'");
     BOOST_TEST(contains(parse_error({"--replicator-slot", std::string(64, 'a')}), "--replicator-slot"));

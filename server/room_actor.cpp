@@ -57,8 +57,8 @@ void room_actor_impl::when_loaded(std::function<void()> op) {
 
 void room_actor_impl::start() {
     net::post(blocking_, [self = self()] {
-        std::optional<std::int64_t> token;
         try {
+            std::optional<std::int64_t> token;
             if (self->leases_) {
                 // Nothing is read before the room is ours: another node may
                 // hold it, and what we read then could be stale by the time
@@ -73,25 +73,31 @@ void room_actor_impl::start() {
                     return;
                 }
                 token = std::get<std::int64_t>(outcome);
+                // Known on the strand before anything else of this load: a
+                // loss reported meanwhile, or a failed load, finds it.
+                self->on_strand([self, t = *token] { self->lease_token_ = t; });
             }
             auto store = self->backend_->open(self->id_, token);
             // Migrates a stored room to the served schema, backing it up first
             // (RC3). Records stay text until used: a first connect is answered
             // from the stored bytes, and records nobody touches are never parsed.
             auto snapshot = store->load(*self->schema_, core::snapshot_form::texts);
-            self->on_strand([self, store, token, snapshot = std::move(snapshot)]() mutable {
+            self->on_strand([self, store, snapshot = std::move(snapshot)]() mutable {
                 self->store_ = std::move(store);
-                self->lease_token_ = token;
                 self->loaded(std::move(snapshot));
             });
         } catch (const std::exception& e) {
-            if (token) self->leases_->release(self->id_, *token); // not serving it after all
+            // load_failed() gives the lease back: the room is not served here after all.
             self->on_strand([self, what = std::string(e.what())] { self->load_failed(what); });
         }
     });
 }
 
 void room_actor_impl::loaded(core::room_snapshot snapshot) {
+    if (lease_lost_) { // taken over while it loaded
+        load_failed("lease lost while loading", 1012, "room moved to another server: reconnect");
+        return;
+    }
     flushed_clock_ = snapshot.document_clock;
     flushed_history_start_ = snapshot.tombstone_history_starts_at_clock;
     core::room_config rc;

@@ -36,6 +36,7 @@ void room_actor_impl::lease_lost(std::int64_t token, const std::string& why) {
     if (lease_lost_ || lease_token_ != token) return; // an earlier lease, or handled
     lease_lost_ = true;
     lease_token_.reset();
+    if (phase_ == phase::loading) return; // loaded() turns the sessions away
     const bool unflushed = dirty();
     log::error("room lease lost: closing its sessions; another server serves the room now",
                {{"room", id_},

@@ -1,7 +1,8 @@
 // Several tlsyncd nodes behind nginx or HAProxy (scripts/load-balancer),
 // rooms stored in one PostgreSQL (--storage): the real tldraw client, through
 // the proxy, meets the other clients of its room on one node; rooms spread
-// over the nodes; a node killed (SIGKILL) or drained (SIGTERM) hands its rooms
+// over the nodes; a node killed (SIGKILL: once its leases expire) or drained
+// (SIGTERM: it releases them at once) hands its rooms
 // to the others, the clients reconnect by themselves, nothing flushed is
 // lost, and the write log (tlsync_room_write) shows one writer at a time per
 // room. docs/SCALING.md. Skipped, with the reason, where PostgreSQL or the
@@ -20,6 +21,8 @@ import { geoShape } from './lib/records.mjs'
 import { dumpLogsOnFailure, makeSelfSignedCert, makeTempDir, onlyTlsyncd, startServer } from './lib/server.mjs'
 import { setClientTlsOptions } from './lib/shims.mjs'
 
+// A killed node's rooms wait this long for its leases to expire.
+const LEASE_MS = 3000
 const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, () => {
@@ -49,7 +52,10 @@ describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, ()
 	const startNodes = async (n = 3) => {
 		const started = await Promise.all(
 			Array.from({ length: n }, (_, i) =>
-				startServer({ dataDir: makeTempDir(), args: ['--storage', conninfo, '--node-id', `node-${i + 1}`, '--flush-interval', '100ms'] })
+				startServer({
+					dataDir: makeTempDir(),
+					args: ['--storage', conninfo, '--node-id', `node-${i + 1}`, '--flush-interval', '100ms', '--lease-duration', `${LEASE_MS}ms`],
+				})
 			)
 		)
 		nodes.push(...started)
@@ -189,6 +195,8 @@ describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, ()
 		await victim.kill()
 		await Promise.all([reconnected(alice, t0, 60000), reconnected(bob, t0, 60000)])
 		const took = Date.now() - t0
+		// The lease must expire first; then the client's own retry backoff.
+		assert.ok(took < LEASE_MS + 8000, `clients back ${took} ms after the kill`)
 		assert.ok(alice.get(before.id), 'the flushed shape is still there')
 		const afterwards = geoShape({ text: 'after the kill' })
 		bob.put(afterwards)

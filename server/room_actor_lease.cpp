@@ -21,7 +21,8 @@ void room_actor_impl::refused(const lease_refused& holder) {
                {"holder", holder.holder},
                {"lease_left_ms", std::to_string(holder.left.count())}});
     global_metrics().count_rejection(reject_reason::room_owned_elsewhere);
-    load_failed("", 1013, "room is served by another server (" + holder.holder + "); retry");
+    // The holder's name stays in the log: node ids are internal host names.
+    load_failed("", 1013, "room is served by another server; retry");
 }
 
 void room_actor_impl::give_back_lease() {

@@ -229,6 +229,40 @@ describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, ()
 		t.diagnostic(`room moved from ${owner} to ${writers[1]}; clients back in the room ${took} ms after SIGTERM`)
 	})
 
+	// A rolling restart: the drained node comes back with the same id, the
+	// proxy sends the room's new clients to it again, while the node that took
+	// the room over still serves the old ones. Nobody may be locked out: the
+	// room moves back, and everyone meets on one node.
+	// KNOWN GAP (docs/SCALING.md, "Rolling restarts"): today the returning node
+	// refuses the new clients (1013) for as long as the other node keeps the
+	// room loaded, i.e. while any old client stays. The fix designed there (a
+	// refused node marks the lease wanted; the holder hands the room over at
+	// its next renewal) is not built yet; this test shows the gap until it is.
+	const lockedOut = 'rolling restart: new clients are refused while the room stays on the node that took it over (docs/SCALING.md)'
+	test('a node back after a drain gets its rooms back; new clients are not locked out', { todo: lockedOut }, async (t) => {
+		if (skip(t)) return
+		const setup = await twoClientsOnThreeNodes(t, 'lb-back', 'before the restart')
+		if (!setup) return
+		const { room, alice, bob, before, owner } = setup
+		const home = nodeNamed(owner)
+		const t0 = Date.now()
+		await home.stop({ graceMs: 10000 })
+		await Promise.all([reconnected(alice, t0, 30000), reconnected(bob, t0, 30000)])
+		await home.start()
+		// nginx leaves a failed node out for fail_timeout (5 s): after that the
+		// ring sends the room to its home node again.
+		await new Promise((r) => setTimeout(r, 6000))
+		const t1 = Date.now()
+		const carol = await client(setup.lb.roomUrl(room), { name: 'carol' })
+		const took = Date.now() - t1
+		const late = geoShape({ text: 'from the late joiner' })
+		carol.put(late)
+		await converged([alice, bob, carol], { check: (c) => c.get(late.id) !== undefined && c.get(before.id) !== undefined })
+		assert.deepEqual(carol.syncErrors, [])
+		const writers = assertOneWriterAtATime(room)
+		t.diagnostic(`writers in turn: ${writers.join(' -> ')}; the late joiner was in ${took} ms`)
+	})
+
 	test('the configurations in docs/deploy are what scripts/load-balancer writes', () => {
 		const three = ['--node', '10.0.0.1:8080', '--node', '10.0.0.2:8080', '--node', '10.0.0.3:8080']
 		for (const [file, args] of [

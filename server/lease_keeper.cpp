@@ -75,9 +75,9 @@ void lease_keeper::pump() {
     if (auto r = table_.start_renewal(t)) {
         net::post(blocking_, [self = shared_from_this(), r = std::move(*r)] {
             try {
-                auto kept = self->leases_->renew(r.leases);
-                net::post(self->strand_, [self, r, kept = std::move(kept)]() mutable {
-                    self->renewed(r, std::move(kept));
+                auto result = self->leases_->renew(r.leases);
+                net::post(self->strand_, [self, r, result = std::move(result)]() mutable {
+                    self->renewed(r, std::move(result));
                 });
             } catch (const std::exception& e) {
                 net::post(self->strand_, [self, r, error = std::string(e.what())] {
@@ -101,10 +101,13 @@ void lease_keeper::pump() {
     });
 }
 
-void lease_keeper::renewed(const core::lease_table::renewal& r,
-                           std::vector<core::lease_table::lease> kept) {
+void lease_keeper::renewed(const core::lease_table::renewal& r, lease_renewal result) {
     if (stopped_) return;
-    table_.renewal_done(r, kept, now());
+    table_.renewal_done(r, result.kept, now());
+    // Asked for by another node: its holder decides whether and when to let go.
+    for (const auto& w : result.wanted)
+        if (auto it = handlers_.find(w.room); it != handlers_.end() && it->second.first == w.token)
+            it->second.second(event::wanted, w.token, "another server asks for the room");
     pump();
 }
 
@@ -124,7 +127,7 @@ void lease_keeper::report_lost() {
         handlers_.erase(it);
         log::warn("room lease lost",
                   {{"room", lost.room}, {"token", std::to_string(lost.token)}, {"why", lost.why}});
-        handler(lost.token, std::move(lost.why));
+        handler(event::lost, lost.token, std::move(lost.why));
     }
 }
 

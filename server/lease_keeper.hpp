@@ -29,16 +29,22 @@ namespace tlsync::server {
 
 class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
   public:
-    // Called (on the keeper's strand) when the lease granted with `token` is
-    // lost; must only post. Never called after stop().
-    using lost_handler = std::function<void(std::int64_t token, std::string why)>;
+    // What the holder of a lease hears of it.
+    enum class event {
+        lost,   // gone: stop writing, send the sessions away
+        wanted, // another node was refused the room lately: hand it over when convenient
+    };
+    // Called on the keeper's strand for the lease granted with `token`; must
+    // only post. Never called after stop() or release().
+    using lost_handler = std::function<void(event what, std::int64_t token, std::string why)>;
 
     lease_keeper(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking,
                  std::shared_ptr<room_leases> leases);
 
     // Blocking (call it on the blocking pool): takes the room's lease and
     // keeps it renewed until release() or its loss, which `on_lost` hears
-    // of. Throws when storage is unreachable.
+    // of (as it hears of requests for the room). Throws when storage is
+    // unreachable.
     [[nodiscard]] std::variant<std::int64_t, lease_refused> acquire(const std::string& room_id,
                                                                     lost_handler on_lost);
     // Blocking: stops renewing the lease and gives it up in Postgres, so
@@ -59,7 +65,7 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
     using clock = std::chrono::steady_clock;
     static core::lease_table::time now();
     void pump(); // on the strand: expire, report, renew, re-arm
-    void renewed(const core::lease_table::renewal& r, std::vector<core::lease_table::lease> kept);
+    void renewed(const core::lease_table::renewal& r, lease_renewal result);
     void renewal_failed(const core::lease_table::renewal& r, const std::string& error);
     void report_lost();
 

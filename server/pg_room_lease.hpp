@@ -21,8 +21,7 @@ class pg_room_leases final : public room_leases {
                    std::chrono::milliseconds duration);
 
     std::variant<std::int64_t, lease_refused> acquire(const std::string& room_id) override;
-    std::vector<core::lease_table::lease>
-    renew(const std::vector<core::lease_table::lease>& held) override;
+    lease_renewal renew(const std::vector<core::lease_table::lease>& held) override;
     void release(const std::string& room_id, std::int64_t token) override;
     std::chrono::milliseconds duration() const noexcept override { return duration_; }
 

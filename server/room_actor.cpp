@@ -64,9 +64,14 @@ void room_actor_impl::start() {
                 // hold it, and what we read then could be stale by the time
                 // we write.
                 auto outcome = self->leases_->acquire(
-                    self->id_, [weak = std::weak_ptr<room_actor_impl>(self)](std::int64_t t, std::string why) {
-                        if (auto a = weak.lock())
+                    self->id_, [weak = std::weak_ptr<room_actor_impl>(self)](lease_keeper::event what, std::int64_t t,
+                                                                              std::string why) {
+                        auto a = weak.lock();
+                        if (!a) return;
+                        if (what == lease_keeper::event::lost)
                             a->on_strand([a, t, why = std::move(why)] { a->lease_lost(t, why); });
+                        else
+                            a->on_strand([a, t] { a->handover_wanted(t); });
                     });
                 if (const auto* holder = std::get_if<lease_refused>(&outcome)) {
                     self->on_strand([self, holder = *holder] { self->refused(holder); });
@@ -117,6 +122,7 @@ void room_actor_impl::loaded(core::room_snapshot snapshot) {
         return;
     }
     phase_ = phase::running;
+    loaded_at_ = clock::now();
     log::info("room loaded", {{"room", id_}, {"clock", std::to_string(room_->document_clock())}});
     auto pending = std::move(pending_);
     for (auto& op : pending) op(true);
@@ -146,6 +152,10 @@ void room_actor_impl::load_failed(const std::string& what, std::uint16_t code, s
 void room_actor_impl::join(core::socket_ref socket, bool is_readonly, std::weak_ptr<session_sink> sink) {
     on_strand([this, socket = std::move(socket), is_readonly, sink = std::move(sink)]() mutable {
         if (phase_ == phase::stopped) {
+            if (handing_over_ && !successor_) { // until the lease is released: reconnect then
+                if (auto s = sink.lock()) s->close(1012, stop_reason_);
+                return;
+            }
             if (!successor_)
                 if (auto owner = owner_.lock()) successor_ = owner->reacquire(id_);
             if (successor_) successor_->join(std::move(socket), is_readonly, std::move(sink));

@@ -79,6 +79,8 @@ private:
     // nothing more, send the sessions to reconnect, unload.
     void lease_lost(std::int64_t token, const std::string& why);
     void give_back_lease(); // posts the release of a lease this actor holds
+    // Another node asks for the room: hand it over as a drain would.
+    void handover_wanted(std::int64_t token);
     void finish_stop();
 
     static core::timestamp now();
@@ -113,6 +115,9 @@ private:
     std::string failure_reason_ = "room unavailable";
     std::optional<std::uint16_t> stop_code_; // stop() was called: the sessions' close code
     bool stop_closed_ = false;               // ... and they were closed
+    std::string stop_reason_ = "server shutting down";
+    bool handing_over_ = false; // stop() for another node that asked for the room
+    std::chrono::steady_clock::time_point loaded_at_{};
 
     phase phase_ = phase::loading;
     // What arrived while loading, in order; run with whether the room loaded

@@ -33,6 +33,26 @@ void room_actor_impl::give_back_lease() {
               });
 }
 
+// Another node was refused this room lately: the proxy now routes the room's
+// clients there (a node back from a restart, say). Once this node has held
+// the room for a lease duration (so that two nodes reached by the same room's
+// clients do not pass it back and forth), it hands the room over as a drain
+// does: input stops, the last flush, the lease released, the sessions sent to
+// reconnect (1012), the actor unloaded. Until it is, later requests are
+// reported again at each renewal.
+void room_actor_impl::handover_wanted(std::int64_t token) {
+    if (lease_token_ != token || lease_lost_ || handing_over_) return;
+    if (phase_ != phase::running && phase_ != phase::unloading) return;
+    if (std::chrono::steady_clock::now() - loaded_at_ < cfg_.lease_duration) return;
+    handing_over_ = true;
+    log::info("handing the room over: another server asks for it",
+              {{"room", id_}, {"sessions", std::to_string(sinks_.size())}});
+    stop_reason_ = "room moved to another server: reconnect";
+    stop(1012, [self = self()] {
+        if (auto owner = self->owner_.lock()) owner->unloaded(self->id_, self.get());
+    });
+}
+
 void room_actor_impl::lease_lost(std::int64_t token, const std::string& why) {
     if (lease_lost_ || lease_token_ != token) return; // an earlier lease, or handled
     lease_lost_ = true;

@@ -264,7 +264,7 @@ void room_actor_impl::flush_done(const core::room_delta& written, std::optional<
             // retry elsewhere or later) while the flush keeps trying until
             // the shutdown deadline; the lease is kept (it lapses by itself).
             stop_closed_ = true;
-            room_->close(*stop_code_, "server shutting down");
+            room_->close(*stop_code_, stop_reason_);
             process();
         }
     } else {
@@ -379,7 +379,7 @@ void room_actor_impl::stop(std::uint16_t code, std::function<void()> done) {
 void room_actor_impl::finish_stop() {
     if (!stop_closed_ && stop_code_) {
         stop_closed_ = true;
-        room_->close(*stop_code_, "server shutting down");
+        room_->close(*stop_code_, stop_reason_);
         process();
     }
     update_session_gauges(true);

@@ -118,6 +118,12 @@ struct lease_refused {
     std::chrono::milliseconds left; // until the lease lapses unless renewed
 };
 
+// What a renewal round found.
+struct lease_renewal {
+    std::vector<core::lease_table::lease> kept;   // extended
+    std::vector<core::lease_table::lease> wanted; // of those, asked for by another node lately
+};
+
 // Room ownership in shared storage (--storage postgres): one lease row per
 // room with an owner, a fencing token and an expiry on the database's clock
 // (docs/SCALING.md). Thread-safe; every call blocks (one statement) and
@@ -128,12 +134,13 @@ public:
     // Takes the room's lease for this node: the new fencing token, or who
     // holds it. Succeeds when the lease is free, released, expired or held by
     // this node id already (the token then moves on, fencing off the
-    // previous holder's writes).
+    // previous holder's writes). A refusal marks the lease wanted by this
+    // node, which the holder's renewals report.
     [[nodiscard]] virtual std::variant<std::int64_t, lease_refused> acquire(const std::string& room_id) = 0;
     // Extends every lease of `held` this node still holds with that token,
-    // in one statement; returns those it extended.
-    [[nodiscard]] virtual std::vector<core::lease_table::lease>
-    renew(const std::vector<core::lease_table::lease>& held) = 0;
+    // in one statement; returns those it extended, and which of them another
+    // node asked for within the last lease duration.
+    [[nodiscard]] virtual lease_renewal renew(const std::vector<core::lease_table::lease>& held) = 0;
     // Gives the lease up (another node may take the room at once), if it is
     // still held with `token`.
     virtual void release(const std::string& room_id, std::int64_t token) = 0;

@@ -304,7 +304,6 @@ BOOST_AUTO_TEST_CASE(a_dead_node_is_replaced_once_its_lease_expires_and_not_befo
     // Renewals go on while A lives: after twice the lease it still holds it.
     std::this_thread::sleep_for(2 * lease);
     BOOST_TEST(lease_owner(db, "room") == "node-a");
-    BOOST_TEST(!loaded_page_name(*b.rooms, "room").has_value());
 
     a.kill(); // no flush, no release, no renewal
     const auto expires_at =
@@ -446,6 +445,51 @@ BOOST_AUTO_TEST_CASE(renewing_many_rooms_is_one_statement_per_round) {
     BOOST_TEST_MESSAGE("lease rows updated in 1.5 s: " << updates);
     BOOST_TEST(updates >= 20 * 3);
     BOOST_TEST(updates <= 20 * 7);
+}
+
+// A rolling restart's case: the proxy now sends a room's clients to a node
+// that another node's lease keeps refusing. Its refusals mark the lease
+// wanted; the holder, once it has held the room a lease duration, hands it
+// over at a renewal as a drain would, and the asking node serves it.
+BOOST_AUTO_TEST_CASE(a_node_refused_a_room_gets_it_handed_over_at_a_renewal_of_the_holder) {
+    const auto conninfo = fresh_empty_database("t_lease_wanted");
+    temp_data_dir dir_a, dir_b;
+    constexpr auto lease = 1200ms; // renewed every 400 ms; held at least this long
+    service_node a(conninfo, "node-a", dir_a.path.string(), lease);
+    service_node b(conninfo, "node-b", dir_b.path.string(), lease);
+    pg_client db(conninfo);
+
+    const auto loaded_at = steady::now();
+    BOOST_TEST_REQUIRE(loaded_page_name(*a.rooms, "room").has_value());
+    auto sink = std::make_shared<recording_sink>();
+    a.rooms->acquire("room")->join({"s1", 1}, false, sink);
+    BOOST_TEST_REQUIRE(rename_page(*a.rooms, "room", "Written on A"));
+
+    // B's clients keep coming (as tldraw's client retries, twice a second).
+    std::optional<std::string> name;
+    int refusals = 0;
+    BOOST_TEST_REQUIRE(eventually(
+        [&] {
+            name = loaded_page_name(*b.rooms, "room");
+            if (!name) ++refusals;
+            return name.has_value();
+        },
+        8s));
+    const auto took = ms_since(loaded_at);
+    BOOST_TEST_MESSAGE("room handed over to the asking node "
+                       << took << " ms after it loaded on the holder (" << refusals
+                       << " refusals)");
+    BOOST_TEST(refusals > 0);
+    BOOST_TEST(took >= 1200.0);          // held a lease duration first
+    BOOST_TEST(*name == "Written on A"); // flushed before the release
+    BOOST_TEST(sink->closed.load());
+    BOOST_TEST(sink->code.value_or(0) == 1012);
+    BOOST_TEST(sink->reason == "room moved to another server: reconnect");
+    BOOST_TEST(lease_owner(db, "room") == "node-b");
+    BOOST_TEST_REQUIRE(rename_page(*b.rooms, "room", "Written on B"));
+    BOOST_TEST(eventually([&] { return stored_page_name(db, "room") == "Written on B"; }, 5s));
+    BOOST_TEST(writer_runs(db, "room") == "node-a,node-b");
+    BOOST_TEST(clocks_written_once(db, "room"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

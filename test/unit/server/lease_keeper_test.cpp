@@ -13,6 +13,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 using namespace tlsync;
@@ -30,17 +31,18 @@ struct fake_leases final : server::room_leases {
         if (room.starts_with("taken")) return server::lease_refused{"other-node", 1000ms};
         return held[room] = ++next_token;
     }
-    std::vector<core::lease_table::lease>
-    renew(const std::vector<core::lease_table::lease>& batch) override {
+    server::lease_renewal renew(const std::vector<core::lease_table::lease>& batch) override {
         std::lock_guard l(m);
         ++renewals;
         last_batch = batch.size();
         if (failing) throw std::runtime_error("postgres: connection refused");
-        std::vector<core::lease_table::lease> kept;
+        server::lease_renewal out;
         for (const auto& b : batch)
-            if (auto it = held.find(b.room); it != held.end() && it->second == b.token)
-                kept.push_back(b);
-        return kept;
+            if (auto it = held.find(b.room); it != held.end() && it->second == b.token) {
+                out.kept.push_back(b);
+                if (wanted.contains(b.room)) out.wanted.push_back(b);
+            }
+        return out;
     }
     void release(const std::string& room, std::int64_t token) override {
         std::lock_guard l(m);
@@ -64,6 +66,7 @@ struct fake_leases final : server::room_leases {
 
     std::mutex m;
     std::map<std::string, std::int64_t> held;
+    std::set<std::string> wanted; // asked for by another node
     std::vector<std::string> released;
     std::int64_t next_token = 0;
     int renewals = 0;
@@ -77,11 +80,15 @@ struct fake_leases final : server::room_leases {
 struct lost_log {
     std::mutex m;
     std::vector<std::pair<std::string, std::int64_t>> lost;
+    std::vector<std::pair<std::string, std::int64_t>> wanted;
     server::lease_keeper::lost_handler handler(const std::string& room) {
-        return [this, room](std::int64_t token, std::string why) {
+        return [this, room](server::lease_keeper::event what, std::int64_t token, std::string why) {
             BOOST_TEST(!why.empty());
             std::lock_guard l(m);
-            lost.emplace_back(room, token);
+            if (what == server::lease_keeper::event::lost)
+                lost.emplace_back(room, token);
+            else
+                wanted.emplace_back(room, token);
         };
     }
     std::size_t size() {
@@ -180,6 +187,23 @@ BOOST_AUTO_TEST_CASE(leases_not_renewed_in_time_are_lost_before_they_expire) {
     BOOST_TEST(after >= 340ms);
     BOOST_TEST(after < 400ms);
     BOOST_TEST(f.leases->renewal_count() >= 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_lease_another_node_asks_for_is_reported_at_each_renewal_and_kept) {
+    keeper_fixture f(300ms);
+    lost_log log;
+    const auto token = token_of(f.keeper->acquire("a", log.handler("a")));
+    {
+        std::lock_guard l(f.leases->m);
+        f.leases->wanted.insert("a");
+    }
+    BOOST_TEST_REQUIRE(eventually([&] {
+        std::lock_guard l(log.m);
+        return log.wanted.size() >= 2;
+    }));
+    std::lock_guard l(log.m);
+    BOOST_TEST((log.wanted[0] == std::pair(std::string("a"), token)));
+    BOOST_TEST(log.lost.empty()); // the holder decides; the lease is still renewed
 }
 
 BOOST_AUTO_TEST_CASE(a_released_lease_is_not_renewed_and_stop_ends_renewals) {

@@ -166,6 +166,17 @@ describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, ()
 			}
 			// 13 rooms over 3 nodes on a hash ring: all on one node would be a broken key.
 			assert.ok(owners.size >= 2, `every room on ${[...owners]}`)
+			// Uploads live in their node's data dir: a GET must reach the node the
+			// PUT stored it on, which routing by the upload id does.
+			for (let i = 0; i < 6; i++) {
+				const id = `${kind}Upload${i}${Date.now()}`
+				const body = Buffer.from(`png bytes ${i}`)
+				const put = await fetch(`${lb.httpUrl}/uploads/${id}`, { method: 'PUT', body, headers: { 'content-type': 'image/png' } })
+				assert.equal(put.status, 201, `PUT /uploads/${id}: ${await put.text()}`)
+				const got = await fetch(`${lb.httpUrl}/uploads/${id}`)
+				assert.equal(got.status, 200, `GET /uploads/${id} through ${kind}`)
+				assert.deepEqual(Buffer.from(await got.arrayBuffer()), body)
+			}
 			t.diagnostic(`${kind}: 13 rooms over ${owners.size} nodes: ${[...owners].sort().join(', ')}`)
 		})
 	}

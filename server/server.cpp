@@ -74,13 +74,16 @@ struct server::impl {
 
     config cfg;
     room_service_factory factory;
-    // Destroyed last: everything below holds I/O objects of `io`.
-    net::io_context io;
-    net::thread_pool blocking{2};
     // --postgres: the replicator and the user plane on a thread of their own
     // (one more than --threads): the replication stream neither waits for
     // room traffic nor hops between threads per batch (docs/ARCHITECTURE.md).
+    // Destroyed after `io`: a user socket's coroutine that `io` destroys
+    // unfinished tells its user actor it left, posting to a plane strand;
+    // the plane's handlers hold user sockets only weakly.
     net::io_context plane_io{1};
+    // Destroyed last but for plane_io: everything below holds I/O objects of `io`.
+    net::io_context io;
+    net::thread_pool blocking{2};
     net::strand<net::io_context::executor_type> control; // signals and shutdown steps
     net::signal_set signals;
     net::steady_timer deadline; // hard end of shutdown

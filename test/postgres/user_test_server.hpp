@@ -52,9 +52,11 @@ public:
 private:
     temp_data_dir dir_;
     server::config cfg_;
-    io_threads t_{2};
-    // The user plane on a thread of its own, as tlsyncd runs it.
+    // The user plane on a thread of its own, as tlsyncd runs it; destroyed
+    // after t_, whose unfinished socket coroutines post to plane strands as
+    // they are destroyed (server.cpp orders its io_contexts the same way).
     io_threads plane_t_{1};
+    io_threads t_{2};
     std::shared_ptr<server::connection_context> ctx_;
     std::shared_ptr<server::room_service> rooms_;
     server::user_plane plane_;

@@ -17,6 +17,7 @@ import { connectClient, converged, waitFor } from './lib/client.mjs'
 import { uniqueRoom } from './lib/harness.mjs'
 import { LOAD_BALANCER, startBalancer } from './lib/load-balancer.mjs'
 import { cluster, createDatabase, psql, startCluster, stopCluster } from './lib/pg-cluster.mjs'
+import { RawPeer } from './lib/raw.mjs'
 import { geoShape } from './lib/records.mjs'
 import { dumpLogsOnFailure, makeSelfSignedCert, makeTempDir, onlyTlsyncd, startServer } from './lib/server.mjs'
 import { setClientTlsOptions } from './lib/shims.mjs'
@@ -49,12 +50,15 @@ describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, ()
 		return Boolean(why)
 	}
 	// Three nodes, each with a data dir of its own: only Postgres is shared.
-	const startNodes = async (n = 3) => {
+	const startNodes = async (n = 3, extra = []) => {
 		const started = await Promise.all(
 			Array.from({ length: n }, (_, i) =>
 				startServer({
 					dataDir: makeTempDir(),
-					args: ['--storage', conninfo, '--node-id', `node-${i + 1}`, '--flush-interval', '100ms', '--lease-duration', `${LEASE_MS}ms`],
+					args: [
+						...['--storage', conninfo, '--node-id', `node-${i + 1}`, '--flush-interval', '100ms', '--lease-duration', `${LEASE_MS}ms`],
+						...extra,
+					],
 				})
 			)
 		)
@@ -285,6 +289,40 @@ describe('several tlsyncd nodes behind a load balancer', { timeout: 300000 }, ()
 		const writers = assertOneWriterAtATime(room, { mayReturn: true })
 		assert.deepEqual(writers, [owner, stand_in, owner], 'home, the stand-in, home again')
 		t.diagnostic(`writers in turn: ${writers.join(' -> ')}; the late joiner was in ${took} ms`)
+	})
+
+	// --postgres on every node: each replicates on a slot of its own (named
+	// after its --node-id) and registers it; user sockets reach a node through
+	// the proxy (hashed on the user id) and get their rows' changes from it.
+	test('each node replicates on its own slot; users connected through the proxy get their changes', async (t) => {
+		if (skip(t)) return
+		const app = createDatabase('it_multinode_app')
+		const three = await startNodes(3, ['--postgres', app, '--app-users-insecure'])
+		const lb = balancer(t, 'nginx', three)
+		if (!lb) return
+		const slots = () =>
+			psql(app, `SELECT s.slot_name || ' ' || n.node_id FROM pg_replication_slots s JOIN tlsync_replicator_slot n USING (slot_name) WHERE s.active ORDER BY 1`)
+		await waitFor(() => slots().length === 3, { timeoutMs: 30000, what: 'three active, registered slots', describe: () => slots().join('; ') })
+		const bySlot = slots()
+		assert.deepEqual(bySlot.map((l) => l.split(' ')[1]).sort(), ['node-1', 'node-2', 'node-3'])
+		for (const l of bySlot) assert.match(l, /^tlsync_node_\d_[0-9a-f]{8} /, 'a slot per node, named after it')
+
+		const users = Array.from({ length: 8 }, (_, i) => `mn-user-${i}`)
+		psql(app, `INSERT INTO "user" (id, name, "createdAt", "updatedAt") VALUES ${users.map((u) => `('${u}', '${u}', 1, 1)`).join(', ')};`)
+		const peers = users.map((u) => new RawPeer(`${lb.wsUrl}/app/${u}/connect`))
+		try {
+			for (const p of peers) await p.next((m) => m.type === 'initial_data' || m.type === 'hello', 10000)
+			psql(app, users.map((u) => `INSERT INTO file (id, "ownerId", name, "publishedSlug", "createdAt", "updatedAt") VALUES ('f-${u}', '${u}', 'x', 's-${u}', 1, 1);`).join('\n'))
+			for (const [i, p] of peers.entries()) {
+				const got = await p.next((m) => m.type === 'changes' && m.changes.some((c) => c.table === 'file' && c.row?.id === `f-${users[i]}`), 10000)
+				// Only its own file: each node sends a user the rows that concern it.
+				const files = got.changes.filter((c) => c.table === 'file').map((c) => c.row.id)
+				assert.deepEqual(files, [`f-${users[i]}`])
+			}
+		} finally {
+			for (const p of peers) p.close()
+		}
+		t.diagnostic(`slots: ${bySlot.join('; ')}`)
 	})
 
 	test('the configurations in docs/deploy are what scripts/load-balancer writes', () => {

@@ -7,6 +7,7 @@
 // away with 1012; the write log never shows two writers of a room at once.
 
 #include "pg_room_test_util.hpp"
+#include "running_server.hpp"
 #include "user_test_server.hpp"
 
 #include "core/tldraw_schema.hpp"
@@ -54,24 +55,6 @@ server::config node_config(const std::string& conninfo, const std::string& node,
 }
 
 // ---------------------------------------------------------------- whole servers
-
-struct running_server {
-    server::server srv;
-    std::string error;
-    std::thread thread;
-
-    explicit running_server(server::config cfg) : srv(std::move(cfg)) {
-        error = srv.open();
-        if (error.empty()) thread = std::thread([this] { (void)srv.run(); });
-    }
-    ~running_server() { stop(); }
-    void stop() {
-        if (!thread.joinable()) return;
-        (void)eventually([&] { return srv.running(); }, 5s);
-        srv.request_stop();
-        thread.join();
-    }
-};
 
 std::string connect_message() {
     json::object m{{"type", "connect"},

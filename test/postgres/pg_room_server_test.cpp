@@ -4,6 +4,7 @@
 // --storage.
 
 #include "pg_room_test_util.hpp"
+#include "running_server.hpp"
 #include "user_test_server.hpp"
 
 #include "core/tldraw_schema.hpp"
@@ -23,25 +24,6 @@ using namespace tlsync::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A server on its own thread, stopped (flushing its rooms) when destroyed.
-struct running_server {
-    server::server srv;
-    std::string error;
-    std::thread thread;
-
-    explicit running_server(server::config cfg) : srv(std::move(cfg)) {
-        error = srv.open();
-        if (error.empty()) thread = std::thread([this] { (void)srv.run(); });
-    }
-    ~running_server() { stop(); }
-    void stop() {
-        if (!thread.joinable()) return;
-        (void)eventually([&] { return srv.running(); }, 5s);
-        srv.request_stop();
-        thread.join();
-    }
-};
 
 server::config server_config(const std::string& conninfo, const std::string& data_dir) {
     server::config cfg;

@@ -40,30 +40,13 @@ std::string fresh_empty_database(const std::string& name) {
 
 server::config node_config(const std::string& conninfo, const std::string& node,
                            const std::string& data_dir, std::chrono::milliseconds lease) {
-    server::config cfg;
-    cfg.port = 0;
-    cfg.data_dir = data_dir;
-    cfg.storage = conninfo;
-    cfg.node_id = node;
+    auto cfg = storage_server_config(conninfo, data_dir, node);
     cfg.lease_duration = lease;
-    cfg.web_root = "off";
-    cfg.threads = 2;
-    cfg.flush_interval = 50ms;
-    cfg.shutdown_timeout = 5s;
     cfg.room_unload_delay = 60s;
     return cfg;
 }
 
 // ---------------------------------------------------------------- whole servers
-
-std::string connect_message() {
-    json::object m{{"type", "connect"},
-                   {"connectRequestId", "c1"},
-                   {"lastServerClock", -1},
-                   {"protocolVersion", 8},
-                   {"schema", *core::default_initial_snapshot().schema}};
-    return json::serialize(m);
-}
 
 std::string rename_push(int clock, const std::string& name) {
     return R"({"type":"push","clientClock":)" + std::to_string(clock) +

@@ -26,26 +26,9 @@ using namespace std::chrono_literals;
 namespace {
 
 server::config server_config(const std::string& conninfo, const std::string& data_dir) {
-    server::config cfg;
-    cfg.port = 0;
-    cfg.data_dir = data_dir;
-    cfg.storage = conninfo;
-    cfg.node_id = "server-test";
+    auto cfg = storage_server_config(conninfo, data_dir, "server-test");
     cfg.admin_token = "secret";
-    cfg.web_root = "off";
-    cfg.threads = 2;
-    cfg.flush_interval = 50ms;
-    cfg.shutdown_timeout = 5s;
     return cfg;
-}
-
-std::string connect_message() {
-    json::object m{{"type", "connect"},
-                   {"connectRequestId", "c1"},
-                   {"lastServerClock", -1},
-                   {"protocolVersion", 8},
-                   {"schema", *core::default_initial_snapshot().schema}};
-    return json::serialize(m);
 }
 
 // The page's name as a connect response's diff puts it.

@@ -266,7 +266,7 @@ private:
                             " (\"format-version\" '2', \"include-lsn\" '1', \"include-xids\" '1', "
                             "\"include-types\" '1', \"include-timestamp\" '0', \"add-tables\" " +
                             pg_connection::quote_literal(tables) + ")";
-        co_await register_slot(sql);
+        co_await tend_slots(sql, true);
         pg_rows started;
         if (auto s = co_await repl.exec_simple(start, &started, qt); !s) co_return s.error;
         if (!started.is_copy_both()) co_return "START_REPLICATION did not start a stream";
@@ -362,7 +362,7 @@ private:
         while (!p.reader_done) {
             if (steady::now() >= next_slot_beat) {
                 next_slot_beat = steady::now() + cfg_.slot_heartbeat;
-                co_await tend_slots(sql);
+                co_await tend_slots(sql, false);
                 if (p.reader_done) co_return;
             }
             const auto timeout = 10 * cfg_.flush_poll_interval;
@@ -382,33 +382,23 @@ private:
         }
     }
 
-    // The slot registry (server/sql/002_replicator_slots.sql). Failures cost
-    // only the registry's upkeep, never the stream: they are logged, and the
-    // next beat tries again.
-    net::awaitable<void> register_slot(pg_connection& sql) {
+    // The slot registry (server/sql/002_replicator_slots.sql): registers
+    // this node's slot when a session starts (`starting`) and marks it seen
+    // on every beat (re-inserting a row another node pruned while this one
+    // could not beat), then drops the slots of nodes gone for longer than
+    // slot_ttl. Failures cost only the registry's upkeep, never the stream:
+    // they are logged, and the next beat tries again.
+    net::awaitable<void> tend_slots(pg_connection& sql, bool starting) {
         pg_params params;
         params.emplace_back(cfg_.slot_name);
         params.emplace_back(cfg_.node_id);
-        auto st = co_await sql.exec("INSERT INTO tlsync_replicator_slot (slot_name, node_id) VALUES ($1, $2) "
-                                    "ON CONFLICT (slot_name) DO UPDATE SET node_id = EXCLUDED.node_id, "
-                                    "started_at = now(), seen_at = now()",
+        auto st = co_await sql.exec(starting ? "INSERT INTO tlsync_replicator_slot (slot_name, node_id) VALUES ($1, $2) "
+                                               "ON CONFLICT (slot_name) DO UPDATE SET node_id = EXCLUDED.node_id, "
+                                               "started_at = now(), seen_at = now()"
+                                             : "INSERT INTO tlsync_replicator_slot (slot_name, node_id) VALUES ($1, $2) "
+                                               "ON CONFLICT (slot_name) DO UPDATE SET seen_at = now()",
                                     params, nullptr, cfg_.query_timeout);
         if (!st) log::warn("replicator: cannot register the slot", {{"slot", cfg_.slot_name}, {"error", st.error}});
-        co_await drop_gone_slots(sql);
-    }
-
-    // Marks this node's slot seen, then drops the slots of nodes gone for
-    // longer than slot_ttl.
-    net::awaitable<void> tend_slots(pg_connection& sql) {
-        pg_params params;
-        params.emplace_back(cfg_.slot_name);
-        params.emplace_back(cfg_.node_id);
-        // (Re-)inserted: a registry row another node deleted while this one
-        // could not beat comes back.
-        auto st = co_await sql.exec("INSERT INTO tlsync_replicator_slot (slot_name, node_id) VALUES ($1, $2) "
-                                    "ON CONFLICT (slot_name) DO UPDATE SET seen_at = now()",
-                                    params, nullptr, cfg_.query_timeout);
-        if (!st) log::warn("replicator: cannot mark the slot seen", {{"slot", cfg_.slot_name}, {"error", st.error}});
         co_await drop_gone_slots(sql);
     }
 

@@ -50,6 +50,8 @@ public:
 // thread. The data directory is created if missing; an unusable one throws
 // std::runtime_error with the reason. With --storage postgres://..., the
 // room tables are migrated first; an unreachable server throws naming --storage.
+// `cfg` is held by reference: it must outlive every thread that runs `io`
+// or `blocking` work, not only the service.
 [[nodiscard]] std::shared_ptr<room_service>
 make_room_service(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking,
                   const config& cfg, std::shared_ptr<const core::schema> schema);

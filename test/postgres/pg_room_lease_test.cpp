@@ -116,8 +116,10 @@ bool clocks_written_once(pg_client& db, const std::string& room) {
 // A node as its room service alone, on its own threads; kill() stops it the
 // way kill -9 would: no flush, no release, no more renewals.
 struct service_node {
-    io_threads threads{2};
+    // The rooms hold the config by reference, and their work goes on on both
+    // pools until they are joined: the config is destroyed after the threads.
     server::config cfg;
+    io_threads threads{2};
     std::shared_ptr<server::room_service> rooms;
 
     service_node(const std::string& conninfo, const std::string& node, const std::string& data_dir,
@@ -127,13 +129,7 @@ struct service_node {
             server::make_room_service(threads.io.get_executor(), threads.blocking.get_executor(),
                                       cfg, core::make_tldraw_schema());
     }
-    void kill() {
-        threads.guard.reset();
-        threads.io.stop();
-        for (auto& t : threads.threads)
-            t.join();
-        threads.threads.clear();
-    }
+    void kill() { threads.stop_io(); }
 };
 
 // Records how a room closed it.

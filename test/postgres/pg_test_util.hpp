@@ -69,18 +69,26 @@ private:
 // A fresh database with the app schema (server/sql) applied.
 std::string fresh_database(const std::string& name);
 
+// Io threads and a blocking pool, as a server runs them. The pool is
+// destroyed after the io_context: handlers the io_context destroys unfinished
+// may still post storage work.
 struct io_threads {
-    boost::asio::io_context io;
     boost::asio::thread_pool blocking{1};
+    boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{io.get_executor()};
     std::vector<std::thread> threads;
     explicit io_threads(int n = 2) {
         for (int i = 0; i < n; ++i) threads.emplace_back([this] { io.run(); });
     }
-    ~io_threads() {
+    // Stops and joins the io threads (again: nothing); the pool goes on.
+    void stop_io() {
         guard.reset();
         io.stop();
         for (auto& t : threads) t.join();
+        threads.clear();
+    }
+    ~io_threads() {
+        stop_io();
         blocking.join();
     }
 };

@@ -115,6 +115,12 @@ user_test_server::~user_test_server() {
                                "WHERE slot_name = '" + cfg_.replicator_slot + "'").has_value();
         }, 5s);
     }
+    // Every thread ends before any member goes: the plane posts to t_'s pool
+    // (and to rooms on t_), t_'s sockets post to the plane's strands.
+    t_.stop_io();
+    plane_t_.stop_io();
+    t_.blocking.join();
+    plane_t_.blocking.join();
 }
 
 bool user_test_server::wait_streaming(std::chrono::milliseconds t) {

@@ -1,6 +1,7 @@
 #include "server/lease_keeper.hpp"
 
 #include "server/log.hpp"
+#include "server/metrics.hpp"
 
 #include <boost/asio/post.hpp>
 
@@ -40,6 +41,7 @@ void lease_keeper::release(const std::string& room_id, std::int64_t token) {
         if (auto it = self->handlers_.find(room_id);
             it != self->handlers_.end() && it->second.first == token)
             self->handlers_.erase(it);
+        self->publish();
     });
     try {
         leases_->release(room_id, token);
@@ -51,11 +53,12 @@ void lease_keeper::release(const std::string& room_id, std::int64_t token) {
 
 void lease_keeper::fenced(const std::string& room_id, std::int64_t token, std::string why) {
     net::post(strand_, [self = shared_from_this(), room_id, token, why = std::move(why)]() mutable {
-        self->table_.fenced(room_id, token, std::move(why));
+        if (self->table_.fenced(room_id, token, std::move(why))) global_metrics().room_leases_lost.inc();
         (void)self->table_.take_lost(); // the room knows already
         if (auto it = self->handlers_.find(room_id);
             it != self->handlers_.end() && it->second.first == token)
             self->handlers_.erase(it);
+        self->publish();
     });
 }
 
@@ -64,6 +67,9 @@ void lease_keeper::stop() {
         self->stopped_ = true;
         self->handlers_.clear();
         self->timer_.cancel();
+        // What is held lapses by itself now: not held any more, as far as
+        // anyone here can act on it.
+        global_metrics().room_leases_held.sub(std::exchange(self->published_, 0));
     });
 }
 
@@ -72,6 +78,7 @@ void lease_keeper::pump() {
     const auto t = now();
     table_.on_timer(t);
     report_lost();
+    publish();
     if (auto r = table_.start_renewal(t)) {
         net::post(blocking_, [self = shared_from_this(), r = std::move(*r)] {
             try {
@@ -103,6 +110,7 @@ void lease_keeper::pump() {
 
 void lease_keeper::renewed(const core::lease_table::renewal& r, lease_renewal result) {
     if (stopped_) return;
+    global_metrics().room_lease_renewals.inc();
     table_.renewal_done(r, result.kept, now());
     // Asked for by another node: its holder decides whether and when to let go.
     for (const auto& w : result.wanted)
@@ -113,6 +121,7 @@ void lease_keeper::renewed(const core::lease_table::renewal& r, lease_renewal re
 
 void lease_keeper::renewal_failed(const core::lease_table::renewal& r, const std::string& error) {
     if (stopped_) return;
+    global_metrics().room_lease_renewal_failures.inc();
     log::error("renewing room leases failed; retrying",
                {{"rooms", std::to_string(r.leases.size())}, {"error", error}});
     table_.renewal_failed(r, now());
@@ -125,10 +134,17 @@ void lease_keeper::report_lost() {
         if (it == handlers_.end() || it->second.first != lost.token) continue;
         auto handler = std::move(it->second.second);
         handlers_.erase(it);
+        global_metrics().room_leases_lost.inc();
         log::warn("room lease lost",
                   {{"room", lost.room}, {"token", std::to_string(lost.token)}, {"why", lost.why}});
         handler(event::lost, lost.token, std::move(lost.why));
     }
+}
+
+void lease_keeper::publish() {
+    if (stopped_) return;
+    const auto held = static_cast<std::int64_t>(table_.size());
+    global_metrics().room_leases_held.add(held - std::exchange(published_, held));
 }
 
 } // namespace tlsync::server

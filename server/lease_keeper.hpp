@@ -68,6 +68,7 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
     void renewed(const core::lease_table::renewal& r, lease_renewal result);
     void renewal_failed(const core::lease_table::renewal& r, const std::string& error);
     void report_lost();
+    void publish(); // the held leases' gauge (tlsync_room_leases_held)
 
     boost::asio::strand<boost::asio::any_io_executor> strand_;
     boost::asio::any_io_executor blocking_;
@@ -78,6 +79,7 @@ class lease_keeper : public std::enable_shared_from_this<lease_keeper> {
     boost::asio::steady_timer timer_;
     std::optional<core::lease_table::time> armed_for_;
     bool stopped_ = false;
+    std::int64_t published_ = 0; // this keeper's part of the gauge
 };
 
 } // namespace tlsync::server

@@ -160,6 +160,14 @@ std::string metrics::render() const {
     c("tlsync_user_mutations_rejected_total", "User mutations rejected.", user_mutations_rejected);
     c("tlsync_rooms_deleted_with_file_total", "Rooms closed and removed because their file was deleted.",
       rooms_deleted_with_file);
+    g("tlsync_room_leases_held", "Room leases this node holds (--storage postgres).", room_leases_held);
+    c("tlsync_room_lease_renewals_total", "Room lease renewal rounds that succeeded (one statement each).",
+      room_lease_renewals);
+    c("tlsync_room_lease_renewal_failures_total", "Room lease renewal rounds that failed (retried).",
+      room_lease_renewal_failures);
+    c("tlsync_room_leases_lost_total", "Room leases lost: taken by another node, or expired unrenewed.",
+      room_leases_lost);
+    c("tlsync_room_handovers_total", "Rooms handed over to another node that asked for them.", room_handovers);
     c("tlsync_uploads_total", "Uploads stored (PUT /uploads/{id}).", uploads);
     c("tlsync_upload_bytes_total", "Bytes of uploads stored.", upload_bytes);
     c("tlsync_uploads_refused_total", "Upload requests refused (size, type, token, capacity, bad id).",

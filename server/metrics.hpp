@@ -95,6 +95,12 @@ struct metrics {
     counter user_mutations_committed;
     counter user_mutations_rejected;
     counter rooms_deleted_with_file;   // rooms closed and removed because their file went
+    // Room leases (--storage postgres, several nodes; server/lease_keeper.hpp).
+    gauge room_leases_held;
+    counter room_lease_renewals;         // renewal statements that succeeded
+    counter room_lease_renewal_failures; // ... and that failed (retried)
+    counter room_leases_lost;            // taken by another node or expired under us
+    counter room_handovers;              // rooms handed over on another node's request
     // Uploads (PUT /uploads/{id}, server/uploads.hpp).
     counter uploads;          // stored
     counter upload_bytes;     // bytes stored

@@ -45,6 +45,7 @@ void room_actor_impl::handover_wanted(std::int64_t token) {
     if (phase_ != phase::running && phase_ != phase::unloading) return;
     if (std::chrono::steady_clock::now() - loaded_at_ < cfg_.lease_duration) return;
     handing_over_ = true;
+    global_metrics().room_handovers.inc();
     log::info("handing the room over: another server asks for it",
               {{"room", id_}, {"sessions", std::to_string(sinks_.size())}});
     stop_reason_ = "room moved to another server: reconnect";

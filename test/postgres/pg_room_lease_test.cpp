@@ -11,6 +11,7 @@
 #include "user_test_server.hpp"
 
 #include "core/tldraw_schema.hpp"
+#include "server/metrics.hpp"
 #include "server/room_service.hpp"
 #include "server/server.hpp"
 
@@ -372,6 +373,7 @@ BOOST_AUTO_TEST_CASE(a_lease_taken_by_another_node_is_noticed_by_the_next_renewa
         },
         2s)); // renewals happen
 
+    const auto lost_before = server::global_metrics().room_leases_lost.value();
     // Another node takes the room (as after a long pause of A, say).
     db.exec("UPDATE tlsync_room_lease SET owner = 'node-b', token = token + 1, expires_at = "
             "clock_timestamp() + "
@@ -381,32 +383,51 @@ BOOST_AUTO_TEST_CASE(a_lease_taken_by_another_node_is_noticed_by_the_next_renewa
     BOOST_TEST_MESSAGE("the lost lease was noticed after " << ms_since(t0) << " ms");
     BOOST_TEST(ms_since(t0) < 1000.0);
     BOOST_TEST(sink->code.value_or(0) == 1012);
+    BOOST_TEST(server::global_metrics().room_leases_lost.value() == lost_before + 1);
     BOOST_TEST(!loaded_page_name(*a.rooms, "room").has_value()); // and A refuses it now
 }
 
 BOOST_AUTO_TEST_CASE(renewing_many_rooms_is_one_statement_per_round) {
     const auto conninfo = fresh_empty_database("t_lease_many");
     temp_data_dir dir;
+    auto& m = server::global_metrics();
+    // Earlier tests' killed nodes never stopped: their leases stay counted.
+    const auto held_before = m.room_leases_held.value();
     service_node a(conninfo, "node-a", dir.path.string(), 900ms); // every 300 ms
     pg_client db(conninfo);
     for (int i = 0; i < 20; ++i)
         BOOST_TEST_REQUIRE(loaded_page_name(*a.rooms, "room-" + std::to_string(i)).has_value());
-    db.exec("SELECT pg_stat_reset()");
-    db.exec("CREATE TABLE IF NOT EXISTS probe (x int)");
+    BOOST_TEST(eventually([&] { return m.room_leases_held.value() == held_before + 20; }, 2s));
+    const auto rounds_before = m.room_lease_renewals.value();
+    const auto failures_before = m.room_lease_renewal_failures.value();
+    // Triggers count the lease table's UPDATE statements and rows exactly
+    // (pg_stat_user_tables lags by up to a second).
+    db.exec("CREATE TABLE lease_updates (kind text NOT NULL)");
+    db.exec("CREATE FUNCTION count_lease_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO lease_updates VALUES (TG_LEVEL); RETURN NULL; END $$");
+    db.exec("CREATE TRIGGER lease_statements AFTER UPDATE ON tlsync_room_lease FOR EACH STATEMENT "
+            "EXECUTE FUNCTION count_lease_update()");
+    db.exec("CREATE TRIGGER lease_rows AFTER UPDATE ON tlsync_room_lease FOR EACH ROW "
+            "EXECUTE FUNCTION count_lease_update()");
+    const auto counts = [&] {
+        const auto row = db.exec("SELECT count(*) FILTER (WHERE kind = 'STATEMENT') || ',' || "
+                                 "count(*) FILTER (WHERE kind = 'ROW') FROM lease_updates")
+                             .value_or("0,0");
+        const auto comma = row.find(',');
+        return std::pair(std::stoll(row.substr(0, comma)), std::stoll(row.substr(comma + 1)));
+    };
     // Every lease keeps being renewed...
-    std::this_thread::sleep_for(1500ms);
+    BOOST_TEST_REQUIRE(eventually([&] { return counts().first >= 3; }, 10s));
     BOOST_TEST(
         db.exec("SELECT count(*) FROM tlsync_room_lease WHERE owner = 'node-a' AND expires_at > "
                 "clock_timestamp()")
             .value_or("") == "20");
-    // ...by a handful of UPDATE statements, not one per room.
-    const auto updates =
-        std::stoll(db.exec("SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_user_tables WHERE "
-                           "relname = 'tlsync_room_lease'")
-                       .value_or("0"));
-    BOOST_TEST_MESSAGE("lease rows updated in 1.5 s: " << updates);
-    BOOST_TEST(updates >= 20 * 3);
-    BOOST_TEST(updates <= 20 * 7);
+    // ...every round by one UPDATE statement renewing all 20, not one per room.
+    const auto [statements, rows] = counts();
+    BOOST_TEST_MESSAGE("lease renewals: " << statements << " statements, " << rows << " rows");
+    BOOST_TEST(rows == 20 * statements);
+    BOOST_TEST(eventually([&] { return m.room_lease_renewals.value() - rounds_before >= 3u; }, 2s));
+    BOOST_TEST(m.room_lease_renewal_failures.value() == failures_before);
 }
 
 // A rolling restart's case: the proxy now sends a room's clients to a node
@@ -421,6 +442,7 @@ BOOST_AUTO_TEST_CASE(a_node_refused_a_room_gets_it_handed_over_at_a_renewal_of_t
     service_node b(conninfo, "node-b", dir_b.path.string(), lease);
     pg_client db(conninfo);
 
+    const auto handovers_before = server::global_metrics().room_handovers.value();
     const auto loaded_at = steady::now();
     BOOST_TEST_REQUIRE(loaded_page_name(*a.rooms, "room").has_value());
     auto sink = std::make_shared<recording_sink>();
@@ -447,6 +469,7 @@ BOOST_AUTO_TEST_CASE(a_node_refused_a_room_gets_it_handed_over_at_a_renewal_of_t
     BOOST_TEST(sink->closed.load());
     BOOST_TEST(sink->code.value_or(0) == 1012);
     BOOST_TEST(sink->reason == "room moved to another server: reconnect");
+    BOOST_TEST(server::global_metrics().room_handovers.value() == handovers_before + 1);
     BOOST_TEST(lease_owner(db, "room") == "node-b");
     BOOST_TEST_REQUIRE(rename_page(*b.rooms, "room", "Written on B"));
     BOOST_TEST(eventually([&] { return stored_page_name(db, "room") == "Written on B"; }, 5s));

@@ -74,6 +74,8 @@ public:
     // returned later are closed. For shutdown.
     void close();
     [[nodiscard]] pg_pool_stats stats() const;
+    // The executor its connections are bound to: run statements there.
+    [[nodiscard]] net::any_io_executor get_executor() const { return io_; }
 
 private:
     void release(std::unique_ptr<pg_connection> c) noexcept;

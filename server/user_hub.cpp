@@ -2,9 +2,12 @@
 
 #include "server/log.hpp"
 #include "server/metrics.hpp"
+#include "server/pg_pool.hpp"
 #include "server/user_actor.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <unordered_map>
 
@@ -167,6 +170,46 @@ std::size_t user_hub::user_count() const {
     return actors_.size();
 }
 
+namespace {
+
+// Every node's slot (docs/SCALING.md), from the registry and Postgres's own
+// view: who streams, when each node was last seen, how much WAL each keeps.
+// On the pool's executor, which its connections belong to.
+net::awaitable<boost::json::value> slot_registry(std::shared_ptr<pg_pool> pool) {
+    namespace json = boost::json;
+    auto [s, conn] = co_await pool->acquire(std::chrono::seconds(2));
+    if (!s) co_return json::object{{"error", s.error}};
+    pg_rows rows;
+    auto st = co_await conn->exec(
+        "SELECT n.slot_name, n.node_id, "
+        "to_char(n.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+        "to_char(n.seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+        "s.active, s.confirmed_flush_lsn, "
+        "pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint "
+        "FROM tlsync_replicator_slot n LEFT JOIN pg_replication_slots s ON s.slot_name = n.slot_name "
+        "ORDER BY n.slot_name",
+        {}, &rows, std::chrono::seconds(2));
+    if (!st) co_return json::object{{"error", st.error}};
+    json::array out;
+    for (int i = 0; i < rows.rows(); ++i) {
+        const auto text = [&](int col) -> json::value {
+            auto v = rows.get(i, col);
+            return v ? json::value(json::string(*v)) : json::value(nullptr);
+        };
+        const auto exists = rows.get(i, 4).has_value();
+        json::object o{{"slot", text(0)},     {"node", text(1)},  {"startedAt", text(2)},
+                       {"seenAt", text(3)},   {"exists", exists}, {"confirmedLsn", text(5)}};
+        o["active"] = exists ? json::value(rows.get(i, 4) == "t") : json::value(nullptr);
+        const auto retained = rows.get(i, 6);
+        o["retainedWalBytes"] =
+            retained ? json::value(std::stoll(std::string(*retained))) : json::value(nullptr);
+        out.push_back(std::move(o));
+    }
+    co_return out;
+}
+
+} // namespace
+
 net::awaitable<boost::json::object> replicator_diagnostics(std::shared_ptr<replicator> r,
                                                           std::shared_ptr<user_hub> hub,
                                                           std::shared_ptr<pg_pool> pool) {
@@ -209,6 +252,7 @@ net::awaitable<boost::json::object> replicator_diagnostics(std::shared_ptr<repli
     if (pool) {
         auto p = pool->stats();
         out["pool"] = json::object{{"open", p.open}, {"idle", p.idle}, {"waiting", p.waiting}, {"timeouts", p.timeouts}};
+        out["slots"] = co_await net::co_spawn(pool->get_executor(), slot_registry(pool), net::use_awaitable);
     }
     if (hub) {
         auto users = hub->users_json();

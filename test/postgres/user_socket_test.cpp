@@ -14,6 +14,7 @@
 
 #include "server/metrics.hpp"
 
+#include <map>
 #include <set>
 
 using namespace tlsync;
@@ -396,6 +397,21 @@ BOOST_AUTO_TEST_CASE(app_sockets_and_diagnostics_are_guarded) {
         BOOST_TEST(d.at("connectedUsers").as_int64() == 1);
         BOOST_TEST(d.at("users").at(0).at("userId").as_string() == "alice");
         BOOST_TEST(d.at("history").at("activeUsers").as_int64() == 1);
+        // Every node's slot: this one streaming, the first server's dropped
+        // (by its test teardown) but still registered.
+        std::map<std::string, json::object> slots;
+        for (const auto& v : d.at("slots").as_array())
+            slots[std::string(v.at("slot").as_string())] = v.as_object();
+        BOOST_REQUIRE(slots.count("t_users_guard2"));
+        const auto& mine = slots["t_users_guard2"];
+        BOOST_TEST(mine.at("exists").as_bool());
+        BOOST_TEST(mine.at("active").as_bool());
+        BOOST_TEST(!mine.at("node").as_string().empty());
+        BOOST_TEST(mine.at("seenAt").as_string().size() == 24u); // 2026-12-06T05:57:32.123Z
+        BOOST_TEST(mine.at("retainedWalBytes").as_int64() >= 0);
+        BOOST_REQUIRE(slots.count("t_users_guard"));
+        BOOST_TEST(!slots["t_users_guard"].at("exists").as_bool());
+        BOOST_TEST(slots["t_users_guard"].at("active").is_null());
     }
     {
         // Without --postgres: no replicator, /app is 404 and so is diagnostics.

@@ -53,11 +53,12 @@ void lease_keeper::release(const std::string& room_id, std::int64_t token) {
 
 void lease_keeper::fenced(const std::string& room_id, std::int64_t token, std::string why) {
     net::post(strand_, [self = shared_from_this(), room_id, token, why = std::move(why)]() mutable {
-        if (self->table_.fenced(room_id, token, std::move(why))) global_metrics().room_leases_lost.inc();
-        (void)self->table_.take_lost(); // the room knows already
+        // The room knows already: no handler to call, only the loss to count.
         if (auto it = self->handlers_.find(room_id);
             it != self->handlers_.end() && it->second.first == token)
             self->handlers_.erase(it);
+        self->table_.fenced(room_id, token, std::move(why));
+        self->report_lost();
         self->publish();
     });
 }
@@ -130,11 +131,11 @@ void lease_keeper::renewal_failed(const core::lease_table::renewal& r, const std
 
 void lease_keeper::report_lost() {
     for (auto& lost : table_.take_lost()) {
+        global_metrics().room_leases_lost.inc();
         auto it = handlers_.find(lost.room);
         if (it == handlers_.end() || it->second.first != lost.token) continue;
         auto handler = std::move(it->second.second);
         handlers_.erase(it);
-        global_metrics().room_leases_lost.inc();
         log::warn("room lease lost",
                   {{"room", lost.room}, {"token", std::to_string(lost.token)}, {"why", lost.why}});
         handler(event::lost, lost.token, std::move(lost.why));
